@@ -1,0 +1,239 @@
+//! Integration: one downstream system and how to reach it.
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::common::{Condition, ManagementMode, SecretKeyRef, SecretRef};
+
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "accord.dev",
+    version = "v1alpha1",
+    kind = "Integration",
+    namespaced,
+    status = "IntegrationStatus",
+    shortname = "integ",
+    category = "accord",
+    doc = "One downstream system (directory, IdP or extranet) of a tenant and how to reach it.",
+    printcolumn(name = "Tenant", type_ = "string", json_path = ".spec.tenant"),
+    printcolumn(name = "Kind", type_ = "string", json_path = ".spec.kind"),
+    printcolumn(name = "Endpoint", type_ = "string", json_path = ".spec.endpoint", priority = 1),
+    printcolumn(name = "Managed", type_ = "integer", json_path = ".status.managed"),
+    printcolumn(name = "Drifted", type_ = "integer", json_path = ".status.drifted"),
+    printcolumn(name = "Failed", type_ = "integer", json_path = ".status.failed"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.kind == 'scimServer' || has(self.endpoint)").message("endpoint is required for an outbound integration").field_path(".endpoint"))]
+#[x_kube(validation = Rule::new("self.kind != 'ldap' || has(self.ldap)").message("an ldap integration needs the ldap settings (baseDN)").field_path(".ldap"))]
+pub struct IntegrationSpec {
+    /// The Tenant (same namespace). Immutable.
+    #[schemars(pattern(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("tenant is immutable"))]
+    pub tenant: String,
+    pub kind: IntegrationKind,
+    /// `ldap://`, `ldaps://`, `https://` … ; absent for the inbound `scimServer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^(ldap|ldaps|http|https)://[^\s]+$"))]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
+    /// Keys depend on the kind: `bindDN`/`password` (ldap), `token` or `username`/`password`
+    /// (scim), `secret` (webhook signing key), `clientId`/`clientSecret` (IdP admin APIs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_ref: Option<SecretRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<LdapSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim: Option<ScimSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lemonldap: Option<IdpSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keycloak: Option<IdpSettings>,
+    #[serde(default)]
+    pub sync: SyncSettings,
+}
+
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "camelCase")]
+pub enum IntegrationKind {
+    Ldap,
+    Scim,
+    Webhook,
+    Lemonldap,
+    Keycloak,
+    ScimServer,
+}
+
+impl IntegrationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ldap => "ldap",
+            Self::Scim => "scim",
+            Self::Webhook => "webhook",
+            Self::Lemonldap => "lemonldap",
+            Self::Keycloak => "keycloak",
+            Self::ScimServer => "scimServer",
+        }
+    }
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsSettings {
+    /// CA certificate (PEM) to verify the server with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret_ref: Option<SecretKeyRef>,
+    /// Upgrade a plain `ldap://` connection with StartTLS.
+    #[serde(default)]
+    pub start_tls: bool,
+    /// Turns certificate verification off. For test systems only.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LdapSettings {
+    #[serde(rename = "baseDN")]
+    pub base_dn: String,
+    /// Where people go; defaults to `ou=people,<baseDN>`.
+    #[serde(rename = "peopleDN", default, skip_serializing_if = "Option::is_none")]
+    pub people_dn: Option<String>,
+    /// Where groups go; defaults to `ou=groups,<baseDN>`.
+    #[serde(rename = "groupsDN", default, skip_serializing_if = "Option::is_none")]
+    pub groups_dn: Option<String>,
+    /// Where disabled people go with `disabled: MoveToBranch`; defaults to `ou=disabled,<baseDN>`.
+    #[serde(rename = "disabledDN", default, skip_serializing_if = "Option::is_none")]
+    pub disabled_dn: Option<String>,
+    /// `Tree` mirrors the org tree under peopleDN; `Flat` puts every person directly in it.
+    #[serde(default)]
+    pub layout: LdapLayout,
+    /// What happens to Suspended and Expired people.
+    #[serde(default)]
+    pub disabled: DisabledMode,
+    /// Extra object classes on every person, e.g. `hsaPerson`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub person_object_classes: Vec<String>,
+    /// Extra person attributes: LDAP attribute → source (`hsaId`, `employeeNumber`, `title`,
+    /// `skills`, `occupationCodes`, `occupationCodes:SCHEME`, `unitCodes:SCHEME`, `nationalId`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+    /// Take over an existing entry with the same identity that accord does not own yet.
+    #[serde(default)]
+    pub adopt: bool,
+}
+
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LdapLayout {
+    #[default]
+    Tree,
+    Flat,
+}
+
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DisabledMode {
+    /// Keep the entry, remove it from every group.
+    #[default]
+    RemoveFromGroups,
+    /// Move the entry to the disabled branch, out of every group.
+    MoveToBranch,
+    /// Delete the entry.
+    Delete,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimSettings {
+    /// `Expanded` lists every concrete unit; `UnitWithDescendants` sends the unit and a flag.
+    #[serde(default)]
+    pub scopes: ScopeEncoding,
+    #[serde(default)]
+    pub adopt: bool,
+}
+
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ScopeEncoding {
+    #[default]
+    Expanded,
+    UnitWithDescendants,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSettings {
+    /// How often the whole state is sent so the receiver can see what it missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^([0-9]+(d|h|m|s))+$"))]
+    pub full_state_interval: Option<String>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IdpSettings {
+    /// The OIDC client (or SAML service provider) the extranet logs in through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_uris: Vec<String>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncSettings {
+    /// Full re-read for drift, jittered.
+    #[serde(default = "default_interval")]
+    #[schemars(pattern(r"^([0-9]+(d|h|m|s))+$"))]
+    pub interval: String,
+    /// Overrides the tenant's `policy.management`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management: Option<ManagementMode>,
+    #[serde(default = "default_concurrency")]
+    #[schemars(range(min = 1, max = 256))]
+    pub max_concurrency: u32,
+    #[serde(default = "default_rps")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub requests_per_second: u32,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self {
+            interval: default_interval(),
+            management: None,
+            max_concurrency: default_concurrency(),
+            requests_per_second: default_rps(),
+        }
+    }
+}
+fn default_interval() -> String {
+    "5m".into()
+}
+fn default_concurrency() -> u32 {
+    8
+}
+fn default_rps() -> u32 {
+    50
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationStatus {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub managed: u32,
+    #[serde(default)]
+    pub drifted: u32,
+    #[serde(default)]
+    pub failed: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+}

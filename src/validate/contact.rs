@@ -1,0 +1,100 @@
+//! E-mail addresses and phone numbers.
+
+use super::national_id::Country;
+
+/// A practical RFC 5321 address check: one `@`, a dot-atom local part, a domain of
+/// letter/digit/hyphen labels with at least one dot.
+pub fn validate_email(email: &str) -> Result<(), String> {
+    if email.len() > 254 {
+        return Err("is longer than 254 characters".into());
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err("has no @".into());
+    };
+    if local.is_empty() || local.len() > 64 {
+        return Err("has an empty or over-long part before @".into());
+    }
+    let local_ok = local.split('.').all(|atom| {
+        !atom.is_empty() && atom.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c))
+    });
+    if !local_ok {
+        return Err("has characters or dots not allowed before @".into());
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return Err("has a domain without a dot".into());
+    }
+    for label in &labels {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !ok {
+            return Err("has a domain that is not a host name".into());
+        }
+    }
+    if labels.last().is_some_and(|tld| tld.len() < 2 || tld.chars().all(|c| c.is_ascii_digit())) {
+        return Err("has a domain without a top-level domain".into());
+    }
+    Ok(())
+}
+
+/// Normalises a phone number to E.164 (`+358401234567`). National numbers (leading 0) take
+/// the calling code of `country`; `00` is read as `+`.
+pub fn normalise_phone(phone: &str, country: Option<Country>) -> Result<String, String> {
+    let trimmed = phone.trim();
+    let mut digits = String::new();
+    for (i, c) in trimmed.chars().enumerate() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '+' if i == 0 => digits.push('+'),
+            ' ' | '-' | '(' | ')' | '.' | '/' | '\u{a0}' => {}
+            _ => return Err(format!("has a character that is not part of a phone number: {c:?}")),
+        }
+    }
+    let e164 = if let Some(rest) = digits.strip_prefix('+') {
+        format!("+{rest}")
+    } else if let Some(rest) = digits.strip_prefix("00") {
+        format!("+{rest}")
+    } else if let Some(rest) = digits.strip_prefix('0') {
+        let Some(c) = country else {
+            return Err("is a national number and the country is unknown; write it with +".into());
+        };
+        format!("+{}{rest}", c.calling_code())
+    } else if let Some(c) = country.filter(|c| matches!(c, Country::Dk | Country::No) && digits.len() == 8) {
+        // Danish and Norwegian numbers have no trunk prefix.
+        format!("+{}{digits}", c.calling_code())
+    } else {
+        return Err("does not start with +, 00 or a national 0".into());
+    };
+    let n = e164.len() - 1;
+    if !(7..=15).contains(&n) || e164[1..].starts_with('0') {
+        return Err("is not an E.164 number (7 to 15 digits after +)".into());
+    }
+    Ok(e164)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert!(validate_email("anna.virtanen@acme.fi").is_ok());
+        assert!(validate_email("o'brien+jr@care.example.se").is_ok());
+        for bad in ["not-an-email", "a@b", "a..b@acme.fi", "@acme.fi", "a@-acme.fi", "a b@acme.fi", "a@acme.1"] {
+            assert!(validate_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn phones() {
+        assert_eq!(normalise_phone("+358 40 123 4567", None).unwrap(), "+358401234567");
+        assert_eq!(normalise_phone("040-123 4567", Some(Country::Fi)).unwrap(), "+358401234567");
+        assert_eq!(normalise_phone("0046 70 123 45 67", None).unwrap(), "+46701234567");
+        assert_eq!(normalise_phone("38 38 92 33", Some(Country::Dk)).unwrap(), "+4538389233");
+        assert!(normalise_phone("call me", Some(Country::Fi)).is_err());
+        assert!(normalise_phone("123", Some(Country::Fi)).is_err());
+    }
+}
