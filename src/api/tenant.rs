@@ -29,6 +29,11 @@ use super::common::{Condition, ManagementMode};
 pub struct TenantSpec {
     #[x_kube(validation = Rule::new("self.size() > 0").message("displayName must not be empty"))]
     pub display_name: String,
+    /// ISO 3166-1 country (FI, SE, DK, NO): how national identity numbers and national phone
+    /// numbers are read. Defaults to the country of the first identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^(FI|SE|DK|NO)$"))]
+    pub country: Option<String>,
     /// Legal and registry identifiers of the organisation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identifiers: Vec<OrgIdentifier>,

@@ -1,0 +1,589 @@
+//! `compile`: a snapshot of the four kinds plus today's date → every error, every policy
+//! finding, the status each resource should show, and the desired state of every target.
+//! Pure: no I/O, no clock of its own.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::civil::Date;
+use serde::Serialize;
+
+use crate::api::{
+    Integration, IntegrationKind, LifecycleState, OrgUnit, SharedAccounts, Tenant, TenantCounts, UserGrant,
+};
+use crate::validate::identifiers::{login_method_level, scheme_country, validate_identifier};
+use crate::validate::{Country, normalise_phone, parse_duration, validate_email, validate_national_id};
+
+use super::build::directory::{build_directory, check_attribute_source};
+use super::build::extranet::{build_scim, build_webhook};
+use super::build::idp::build_idp;
+use super::build::{ResolvedGrant, TenantContext};
+use super::lifecycle::{AttestationRule, AttestationState, Lifecycle, lifecycle};
+use super::problem::{Kind, ObjectRef, Problem, Violation};
+use super::snapshot::{Snapshot, ns_name, object_ref};
+use super::state::{DesiredTarget, ObjectKey, ObjectKind, TargetRole};
+use super::tree::{OrgTree, build_tree};
+
+/// Everything compile found out.
+#[derive(Debug, Default)]
+pub struct Compiled {
+    /// Bad input. Objects with problems are frozen: nothing downstream of them changes.
+    pub problems: Vec<Problem>,
+    pub violations: Vec<Violation>,
+    pub tenants: Vec<TenantView>,
+    pub targets: Vec<DesiredTarget>,
+}
+
+/// What a tenant's resources should report in status.
+#[derive(Clone, Debug, Serialize)]
+pub struct TenantView {
+    pub object: ObjectRef,
+    pub counts: TenantCounts,
+    pub units: Vec<UnitView>,
+    pub grants: Vec<GrantView>,
+    /// Input left as it is downstream because of errors, and why.
+    pub frozen: Vec<(ObjectRef, String)>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct UnitView {
+    pub object: ObjectRef,
+    pub path: String,
+    pub depth: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GrantView {
+    pub object: ObjectRef,
+    pub unit: String,
+    pub lifecycle: Lifecycle,
+}
+
+/// Objects of one namespace, by name.
+struct Namespace<'a> {
+    name: String,
+    tenants: BTreeMap<&'a str, &'a Tenant>,
+    units: BTreeMap<&'a str, &'a OrgUnit>,
+    grants: BTreeMap<&'a str, &'a UserGrant>,
+    integrations: BTreeMap<&'a str, &'a Integration>,
+}
+
+pub fn compile(snap: &Snapshot, today: Date) -> Compiled {
+    let mut out = Compiled::default();
+    let mut namespaces: BTreeMap<String, Namespace> = BTreeMap::new();
+    macro_rules! index {
+        ($list:expr, $field:ident) => {
+            for obj in &$list {
+                let (ns, _) = ns_name(obj);
+                let entry = namespaces.entry(ns.clone()).or_insert_with(|| Namespace {
+                    name: ns,
+                    tenants: BTreeMap::new(),
+                    units: BTreeMap::new(),
+                    grants: BTreeMap::new(),
+                    integrations: BTreeMap::new(),
+                });
+                entry.$field.insert(obj.metadata.name.as_deref().unwrap_or_default(), obj);
+            }
+        };
+    }
+    index!(snap.tenants, tenants);
+    index!(snap.org_units, units);
+    index!(snap.user_grants, grants);
+    index!(snap.integrations, integrations);
+
+    for ns in namespaces.values() {
+        compile_namespace(snap, ns, today, &mut out);
+    }
+    for p in &mut out.problems {
+        if p.origin.is_none() {
+            p.origin = p.object.as_ref().and_then(|o| snap.origin(o));
+        }
+    }
+    out.problems.sort();
+    out.problems.dedup();
+    out.violations.sort();
+    out
+}
+
+fn compile_namespace(snap: &Snapshot, ns: &Namespace, today: Date, out: &mut Compiled) {
+    // Objects that name a tenant that is not there.
+    let unknown = |tenant: &str| !ns.tenants.contains_key(tenant);
+    let known_list = || ns.tenants.keys().copied().collect::<Vec<_>>().join(", ");
+    let unknown_reason = |tenant: &str| {
+        if ns.tenants.is_empty() {
+            format!("Tenant {tenant:?} does not exist in namespace {} (it has no Tenant)", ns.name)
+        } else {
+            format!("Tenant {tenant:?} does not exist in namespace {} (known: {})", ns.name, known_list())
+        }
+    };
+    for u in ns.units.values().filter(|u| unknown(&u.spec.tenant)) {
+        out.problems.push(Problem::new(&object_ref(Kind::OrgUnit, *u), "spec.tenant", unknown_reason(&u.spec.tenant)));
+    }
+    for g in ns.grants.values().filter(|g| unknown(&g.spec.tenant)) {
+        out.problems.push(Problem::new(&object_ref(Kind::UserGrant, *g), "spec.tenant", unknown_reason(&g.spec.tenant)));
+    }
+    for i in ns.integrations.values().filter(|i| unknown(&i.spec.tenant)) {
+        out.problems.push(Problem::new(&object_ref(Kind::Integration, *i), "spec.tenant", unknown_reason(&i.spec.tenant)));
+    }
+    for (name, tenant) in &ns.tenants {
+        compile_tenant(snap, ns, name, tenant, today, out);
+    }
+}
+
+/// The tenant's policy with durations parsed; `None` where the tenant is unusable.
+struct ParsedPolicy {
+    rule: AttestationRule,
+    idle: Option<u64>,
+    lifetime: Option<u64>,
+    login_methods: Vec<String>,
+    country: Option<Country>,
+}
+
+fn parse_policy(tref: &ObjectRef, t: &Tenant, problems: &mut Vec<Problem>, violations: &mut Vec<Violation>) -> Option<ParsedPolicy> {
+    let spec = &t.spec;
+    let before = problems.len();
+    if spec.display_name.trim().is_empty() {
+        problems.push(Problem::new(tref, "spec.displayName", "must not be empty"));
+    }
+    for (i, id) in spec.identifiers.iter().enumerate() {
+        if let Err(e) = validate_identifier(id.scheme, id.value.trim()) {
+            problems.push(Problem::new(tref, format!("spec.identifiers[{i}].value"), format!("{:?} {e}", id.value)));
+        }
+    }
+    let country = match &spec.country {
+        Some(c) => match Country::from_code(c) {
+            Some(c) => Some(c),
+            None => {
+                problems.push(Problem::new(tref, "spec.country", format!("{c:?} is not one of FI, SE, DK, NO")));
+                None
+            }
+        },
+        None => spec.identifiers.iter().find_map(|i| scheme_country(i.scheme)),
+    };
+    let mut seen = BTreeSet::new();
+    for (i, r) in spec.roles.iter().enumerate() {
+        if !seen.insert(r.name.as_str()) {
+            problems.push(Problem::new(tref, format!("spec.roles[{i}].name"), format!("role {:?} is declared twice", r.name)));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (i, f) in spec.features.iter().enumerate() {
+        if !seen.insert(f.as_str()) {
+            problems.push(Problem::new(tref, format!("spec.features[{i}]"), format!("feature {f:?} is declared twice")));
+        }
+    }
+    let mut duration = |field: &str, value: &str| match parse_duration(value) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            problems.push(Problem::new(tref, field, format!("{value:?} {e}")));
+            None
+        }
+    };
+    let p = &spec.policy;
+    let interval = duration("spec.policy.attestation.interval", &p.attestation.interval);
+    let grace = duration("spec.policy.attestation.gracePeriod", &p.attestation.grace_period);
+    let idle = p.session.idle_timeout.as_deref().map(|v| duration("spec.policy.session.idleTimeout", v));
+    let lifetime = p.session.max_lifetime.as_deref().map(|v| duration("spec.policy.session.maxLifetime", v));
+    if interval == Some(0) {
+        problems.push(Problem::new(tref, "spec.policy.attestation.interval", "must be longer than zero"));
+    }
+    let mut login_methods = Vec::new();
+    for (i, m) in p.login.methods.iter().enumerate() {
+        match login_method_level(m) {
+            Err(e) => problems.push(Problem::new(tref, format!("spec.policy.login.methods[{i}]"), e)),
+            Ok(level) if level < p.login.minimum_level => violations.push(Violation {
+                object: tref.clone(),
+                rule: "LoginMethodBelowMinimumLevel",
+                message: format!(
+                    "login method {m:?} reaches eIDAS level {level:?}, below the policy's minimumLevel {:?}; it is left out of the IdP",
+                    p.login.minimum_level
+                ),
+            }),
+            Ok(_) => login_methods.push(m.split('@').next().unwrap_or(m).to_string()),
+        }
+    }
+    if let (Some(idle), Some(life)) = (&idle, &lifetime)
+        && let (Some(i), Some(l)) = (idle, life)
+        && i > l
+    {
+        problems.push(Problem::new(tref, "spec.policy.session.idleTimeout", "is longer than maxLifetime"));
+    }
+    if problems.len() > before {
+        return None;
+    }
+    let days = |secs: u64| secs.div_ceil(86_400) as i64;
+    Some(ParsedPolicy {
+        rule: AttestationRule { interval_days: days(interval?), grace_days: days(grace?), on_overdue: p.attestation.on_overdue },
+        idle: idle.flatten(),
+        lifetime: lifetime.flatten(),
+        login_methods,
+        country,
+    })
+}
+
+/// The Integration a tenant names for `role`, checked.
+fn resolve_integration<'a>(
+    ns: &Namespace<'a>,
+    tref: &ObjectRef,
+    tenant: &str,
+    field: &str,
+    name: &str,
+    role: TargetRole,
+    problems: &mut Vec<Problem>,
+) -> Option<&'a Integration> {
+    let Some(i) = ns.integrations.get(name).copied() else {
+        problems.push(Problem::new(tref, field, format!("Integration {name:?} does not exist in namespace {}", ns.name)));
+        return None;
+    };
+    if i.spec.tenant != tenant {
+        problems.push(Problem::new(tref, field, format!("Integration {name:?} belongs to tenant {:?}", i.spec.tenant)));
+        return None;
+    }
+    let fits = match role {
+        TargetRole::Directory => matches!(i.spec.kind, IntegrationKind::Ldap),
+        TargetRole::Idp => matches!(i.spec.kind, IntegrationKind::Lemonldap | IntegrationKind::Keycloak),
+        TargetRole::Extranet => matches!(i.spec.kind, IntegrationKind::Scim | IntegrationKind::Webhook),
+    };
+    if !fits {
+        problems.push(Problem::new(
+            tref,
+            field,
+            format!("Integration {name:?} is of kind {}, which cannot serve as {role:?}", i.spec.kind.as_str()),
+        ));
+        return None;
+    }
+    Some(i)
+}
+
+/// Checks an Integration's own spec; false when it cannot be used.
+fn check_integration(i: &Integration, problems: &mut Vec<Problem>) -> bool {
+    let iref = object_ref(Kind::Integration, i);
+    let before = problems.len();
+    if let Err(e) = parse_duration(&i.spec.sync.interval) {
+        problems.push(Problem::new(&iref, "spec.sync.interval", format!("{:?} {e}", i.spec.sync.interval)));
+    }
+    match (&i.spec.endpoint, i.spec.kind) {
+        (None, k) if k != IntegrationKind::ScimServer => problems.push(Problem::new(&iref, "spec.endpoint", "is required for this kind")),
+        (Some(e), _) => {
+            let scheme_ok = match i.spec.kind {
+                IntegrationKind::Ldap => e.starts_with("ldap://") || e.starts_with("ldaps://"),
+                _ => e.starts_with("http://") || e.starts_with("https://"),
+            };
+            if !scheme_ok {
+                problems.push(Problem::new(&iref, "spec.endpoint", format!("{e:?} does not fit kind {}", i.spec.kind.as_str())));
+            }
+        }
+        _ => {}
+    }
+    if i.spec.kind == IntegrationKind::Ldap {
+        match &i.spec.ldap {
+            None => problems.push(Problem::new(&iref, "spec.ldap", "an ldap integration needs ldap.baseDN")),
+            Some(l) => {
+                if l.base_dn.trim().is_empty() || !l.base_dn.contains('=') {
+                    problems.push(Problem::new(&iref, "spec.ldap.baseDN", format!("{:?} is not a DN", l.base_dn)));
+                }
+                for (attr, source) in &l.attributes {
+                    if let Err(e) = check_attribute_source(source) {
+                        problems.push(Problem::new(&iref, format!("spec.ldap.attributes.{attr}"), e));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(w) = &i.spec.webhook
+        && let Some(v) = &w.full_state_interval
+        && let Err(e) = parse_duration(v)
+    {
+        problems.push(Problem::new(&iref, "spec.webhook.fullStateInterval", format!("{v:?} {e}")));
+    }
+    problems.len() == before
+}
+
+fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, today: Date, out: &mut Compiled) {
+    let tref = object_ref(Kind::Tenant, tenant);
+    let policy = parse_policy(&tref, tenant, &mut out.problems, &mut out.violations);
+    let (tree, tree_problems) = build_tree(&ns.name, name, &ns.units);
+    out.problems.extend(tree_problems);
+
+    let mut view = TenantView { object: tref.clone(), counts: TenantCounts::default(), units: vec![], grants: vec![], frozen: vec![] };
+    view.counts.org_units = (tree.units.len() + tree.broken.len()) as u32;
+    for u in tree.units.values() {
+        view.units.push(UnitView { object: ObjectRef::new(Kind::OrgUnit, &ns.name, &u.name), path: u.path.clone(), depth: u.depth });
+    }
+    for b in &tree.broken {
+        view.frozen.push((ObjectRef::new(Kind::OrgUnit, &ns.name, b), "its place in the org tree is broken".into()));
+    }
+
+    let Some(policy) = policy else {
+        // A tenant whose policy cannot be read plans nothing at all: no guessing at defaults.
+        let grants = ns.grants.values().filter(|g| g.spec.tenant == name).count();
+        view.counts.user_grants = grants as u32;
+        view.frozen.push((tref.clone(), "the Tenant has errors; none of its targets is planned".into()));
+        out.tenants.push(view);
+        return;
+    };
+
+    // Integrations serving this tenant, by role.
+    let spec = &tenant.spec;
+    let mut serving: Vec<(&Integration, TargetRole)> = Vec::new();
+    let wants = spec.integrations.directory.iter().map(|n| ("spec.integrations.directory".to_string(), n, TargetRole::Directory))
+        .chain(spec.integrations.idp.iter().map(|n| ("spec.integrations.idp".to_string(), n, TargetRole::Idp)))
+        .chain(spec.integrations.extranet.iter().enumerate().map(|(i, n)| (format!("spec.integrations.extranet[{i}]"), n, TargetRole::Extranet)));
+    for (field, iname, role) in wants {
+        if let Some(i) = resolve_integration(ns, &tref, name, &field, iname, role, &mut out.problems)
+            && check_integration(i, &mut out.problems)
+        {
+            serving.push((i, role));
+        }
+    }
+    for i in ns.integrations.values().filter(|i| i.spec.tenant == name) {
+        if !serving.iter().any(|(s, _)| std::ptr::eq(*s, *i)) {
+            check_integration(i, &mut out.problems);
+        }
+    }
+
+    // Grants: validate each; the bad ones are frozen everywhere.
+    let mut resolved: Vec<ResolvedGrant> = Vec::new();
+    let mut frozen_people: BTreeSet<String> = BTreeSet::new();
+    let mut seen_email: BTreeMap<String, &str> = BTreeMap::new();
+    let mut seen_employee: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut seen_hsa: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut seen_national: BTreeMap<String, &str> = BTreeMap::new();
+    let shared_forbidden = spec.policy.shared_accounts == SharedAccounts::Forbid;
+    for (gname, g) in ns.grants.iter().filter(|(_, g)| g.spec.tenant == name) {
+        view.counts.user_grants += 1;
+        let gref = object_ref(Kind::UserGrant, *g);
+        let before = out.problems.len();
+        let gs = &g.spec;
+        let p = &gs.person;
+        if p.given_name.trim().is_empty() {
+            out.problems.push(Problem::new(&gref, "spec.person.givenName", "must not be empty"));
+        }
+        if p.family_name.trim().is_empty() {
+            out.problems.push(Problem::new(&gref, "spec.person.familyName", "must not be empty"));
+        }
+        let email = p.email.trim().to_string();
+        if let Err(e) = validate_email(&email) {
+            out.problems.push(Problem::new(&gref, "spec.person.email", format!("{email:?} {e}")));
+        } else if let Some(other) = seen_email.insert(email.to_lowercase(), gname) {
+            out.problems.push(Problem::new(&gref, "spec.person.email", format!("duplicate person: {email:?} is already the e-mail of UserGrant {other}")));
+        }
+        if let Some(e) = p.employee_number.as_deref().filter(|e| !e.is_empty())
+            && let Some(other) = seen_employee.insert(e, gname)
+        {
+            out.problems.push(Problem::new(&gref, "spec.person.employeeNumber", format!("duplicate person: {e:?} is already the employee number of UserGrant {other}")));
+        }
+        if let Some(h) = p.hsa_id.as_deref() {
+            if let Err(e) = validate_identifier(crate::api::IdentifierScheme::HsaId, h) {
+                out.problems.push(Problem::new(&gref, "spec.person.hsaId", format!("{h:?} {e}")));
+            } else if let Some(other) = seen_hsa.insert(h, gname) {
+                out.problems.push(Problem::new(&gref, "spec.person.hsaId", format!("duplicate person: {h:?} is already the HSA-id of UserGrant {other}")));
+            }
+        }
+        let phone = match p.phone.as_deref() {
+            Some(ph) => match normalise_phone(ph, policy.country) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    out.problems.push(Problem::new(&gref, "spec.person.phone", format!("{ph:?} {e}")));
+                    None
+                }
+            },
+            None => None,
+        };
+        let national_id = match &p.national_id_ref {
+            None => None,
+            Some(r) => match snap.secret(&ns.name, &r.secret_name).map(|s| s.get(&r.key)) {
+                None => {
+                    out.problems.push(Problem::new(&gref, "spec.person.nationalIdRef", format!("Secret {:?} does not exist in namespace {}", r.secret_name, ns.name)));
+                    None
+                }
+                Some(None) => {
+                    out.problems.push(Problem::new(&gref, "spec.person.nationalIdRef", format!("Secret {:?} has no key {:?}", r.secret_name, r.key)));
+                    None
+                }
+                Some(Some(value)) => {
+                    let value = value.trim().to_string();
+                    match policy.country {
+                        None => out.problems.push(Problem::new(&gref, "spec.person.nationalIdRef", "the Tenant has no country (spec.country or an identifier), so the number cannot be checked")),
+                        Some(c) => {
+                            if let Err(e) = validate_national_id(c, &value) {
+                                // The reason names the check, never the number.
+                                out.problems.push(Problem::new(&gref, "spec.person.nationalIdRef", format!("the {} in Secret {:?} key {:?} is not valid: {e}", c.id_name(), r.secret_name, r.key)));
+                            } else if let Some(other) = seen_national.insert(value.clone(), gname) {
+                                out.problems.push(Problem::new(&gref, "spec.person.nationalIdRef", format!("duplicate person: the same {} as UserGrant {other}", c.id_name())));
+                            }
+                        }
+                    }
+                    Some(value)
+                }
+            },
+        };
+        for (i, r) in gs.roles.iter().enumerate() {
+            if !spec.roles.iter().any(|d| &d.name == r) {
+                out.problems.push(Problem::new(&gref, format!("spec.roles[{i}]"), format!("role {r:?} is not declared on Tenant {name} (declared: {})", names(spec.roles.iter().map(|r| r.name.as_str())))));
+            }
+        }
+        for (i, f) in gs.features.iter().enumerate() {
+            if !spec.features.contains(f) {
+                out.problems.push(Problem::new(&gref, format!("spec.features[{i}]"), format!("feature {f:?} is not declared on Tenant {name} (declared: {})", names(spec.features.iter().map(String::as_str)))));
+            }
+        }
+        for (i, grp) in gs.groups.iter().enumerate() {
+            if grp.trim().is_empty() || grp.contains(',') || grp.contains('=') {
+                out.problems.push(Problem::new(&gref, format!("spec.groups[{i}]"), format!("{grp:?} is not a group name")));
+            }
+        }
+        if let (Some(from), Some(until)) = (gs.valid_from, gs.valid_until)
+            && until < from
+        {
+            out.problems.push(Problem::new(&gref, "spec.validUntil", format!("{until} is before validFrom {from}")));
+        }
+        if let Some(a) = &gs.attestation {
+            if a.last_attested > today {
+                out.problems.push(Problem::new(&gref, "spec.attestation.lastAttested", format!("{} is in the future", a.last_attested)));
+            }
+            if a.attested_by.trim().is_empty() {
+                out.problems.push(Problem::new(&gref, "spec.attestation.attestedBy", "must say who attested"));
+            }
+        }
+        let home = unit_of(ns, &tree, name, &gref, "spec.unit", &gs.unit, &mut out.problems);
+        let mut expanded = BTreeSet::new();
+        let mut scopes_ok = true;
+        for (i, s) in gs.scopes.iter().enumerate() {
+            match unit_of(ns, &tree, name, &gref, &format!("spec.scopes[{i}].unit"), &s.unit, &mut out.problems) {
+                Some(u) if s.include_descendants => expanded.extend(tree.subtree(&u.name).into_iter().map(String::from)),
+                Some(u) => {
+                    expanded.insert(u.name.clone());
+                }
+                None => scopes_ok = false,
+            }
+        }
+
+        let has_errors = out.problems.len() > before;
+        let Some(home) = home.filter(|_| scopes_ok && !has_errors) else {
+            frozen_people.insert(gname.to_string());
+            let why = if has_errors { "the UserGrant has errors" } else { "it refers to a unit whose place in the org tree is broken" };
+            view.frozen.push((gref, why.into()));
+            continue;
+        };
+        let created = g.metadata.creation_timestamp.as_ref().map(|t| t.0.to_zoned(jiff::tz::TimeZone::UTC).date());
+        let mut life = lifecycle(gs, created, policy.rule, today);
+        if gs.shared && shared_forbidden {
+            out.violations.push(Violation {
+                object: gref.clone(),
+                rule: "SharedAccountForbidden",
+                message: format!("a shared account, and Tenant {name} forbids them (policy.sharedAccounts: Forbid); it is kept suspended"),
+            });
+            if life.state == LifecycleState::Active {
+                life.state = LifecycleState::Suspended;
+                life.reason = "shared accounts are forbidden by the tenant policy".into();
+            }
+        }
+        match life.attestation {
+            AttestationState::Due => view.counts.attestation_due += 1,
+            AttestationState::Overdue => view.counts.attestation_overdue += 1,
+            AttestationState::Current => {}
+        }
+        match life.state {
+            LifecycleState::Pending => view.counts.pending += 1,
+            LifecycleState::Active => view.counts.active += 1,
+            LifecycleState::Suspended => view.counts.suspended += 1,
+            LifecycleState::Expired => view.counts.expired += 1,
+            LifecycleState::Revoked => view.counts.revoked += 1,
+        }
+        view.grants.push(GrantView { object: gref.clone(), unit: home.name.clone(), lifecycle: life.clone() });
+        resolved.push(ResolvedGrant {
+            name: gname,
+            source: gref,
+            spec: gs,
+            state: life.state,
+            home,
+            phone,
+            email,
+            national_id,
+            expanded_scopes: expanded,
+        });
+    }
+
+    // Administrators: at least minAdmins active holders of each admin role.
+    let admin_roles: Vec<&str> = spec.roles.iter().filter(|r| r.admin).map(|r| r.name.as_str()).collect();
+    let active_admins: BTreeSet<&str> = resolved
+        .iter()
+        .filter(|g| g.has_access() && g.spec.roles.iter().any(|r| admin_roles.contains(&r.as_str())))
+        .map(|g| g.name)
+        .collect();
+    view.counts.admins = active_admins.len() as u32;
+    for role in &admin_roles {
+        let holders = resolved.iter().filter(|g| g.has_access() && g.spec.roles.iter().any(|r| r == role)).count() as u32;
+        if holders < spec.policy.min_admins {
+            out.violations.push(Violation {
+                object: tref.clone(),
+                rule: "TooFewAdmins",
+                message: format!("admin role {role:?} is held by {holders} active people; the policy asks for at least {}", spec.policy.min_admins),
+            });
+        }
+    }
+
+    let ctx = TenantContext {
+        name,
+        spec,
+        tree: &tree,
+        login_methods: policy.login_methods.clone(),
+        idle_timeout_secs: policy.idle,
+        max_lifetime_secs: policy.lifetime,
+    };
+    for (integ, role) in serving {
+        let objects = match integ.spec.kind {
+            IntegrationKind::Ldap => build_directory(&ctx, &resolved, integ.spec.ldap.as_ref().expect("checked")),
+            IntegrationKind::Scim => build_scim(&ctx, &resolved, &integ.spec.scim.clone().unwrap_or_default()),
+            IntegrationKind::Webhook => build_webhook(&ctx, &resolved),
+            IntegrationKind::Lemonldap => build_idp(&ctx, &resolved, &integ.spec.lemonldap.clone().unwrap_or_default()),
+            IntegrationKind::Keycloak => build_idp(&ctx, &resolved, &integ.spec.keycloak.clone().unwrap_or_default()),
+            IntegrationKind::ScimServer => continue,
+        };
+        let mut frozen: BTreeSet<ObjectKey> = frozen_people.iter().map(|p| ObjectKey::new(ObjectKind::Person, p)).collect();
+        if role == TargetRole::Directory {
+            frozen.extend(tree.broken.iter().map(|u| ObjectKey::new(ObjectKind::Unit, u)));
+        }
+        out.targets.push(DesiredTarget {
+            integration: object_ref(Kind::Integration, integ),
+            tenant: name.to_string(),
+            kind: integ.spec.kind,
+            role,
+            management: integ.spec.sync.management.unwrap_or(spec.policy.management),
+            deletion: spec.policy.deletion.clone(),
+            objects: objects.into_iter().map(|o| (o.key.clone(), o)).collect(),
+            frozen,
+        });
+    }
+    out.tenants.push(view);
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = it.collect();
+    if v.is_empty() { "none".into() } else { v.join(", ") }
+}
+
+/// Resolves a unit reference of a grant. Reports missing units and units of another tenant;
+/// a unit with a broken place in the tree yields None without a problem of its own (the unit
+/// carries it).
+fn unit_of<'t>(
+    ns: &Namespace,
+    tree: &'t OrgTree,
+    tenant: &str,
+    gref: &ObjectRef,
+    field: &str,
+    unit: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<&'t super::tree::UnitNode> {
+    if let Some(u) = tree.get(unit) {
+        return Some(u);
+    }
+    if tree.broken.contains(unit) {
+        return None;
+    }
+    match ns.units.get(unit) {
+        Some(u) => problems.push(Problem::new(gref, field, format!("OrgUnit {unit:?} belongs to tenant {:?}, not {tenant:?}", u.spec.tenant))),
+        None => problems.push(Problem::new(gref, field, format!("OrgUnit {unit:?} does not exist in namespace {}", ns.name))),
+    }
+    None
+}

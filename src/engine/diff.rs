@@ -1,0 +1,106 @@
+//! `diff`: desired vs observed → an ordered plan of creates, updates and deletes, with the
+//! deletion guard applied. Pure.
+
+use std::collections::BTreeSet;
+
+use super::plan::{Baseline, Change, Op, TargetPlan};
+use super::state::{DesiredTarget, MEMBER_ATTR, Object, ObjectKind, ObservedState};
+
+/// `confirmed_deletions`: how many person deletions someone has confirmed past the
+/// threshold (`--confirm-deletions`, or the operator's annotation).
+pub fn diff(desired: &DesiredTarget, actual: &ObservedState, baseline: Baseline, confirmed_deletions: u32) -> TargetPlan {
+    let frozen_people: BTreeSet<&str> =
+        desired.frozen.iter().filter(|k| k.kind == ObjectKind::Person).map(|k| k.id.as_str()).collect();
+    let mut ops = Vec::new();
+    let mut unchanged = 0;
+    for (key, want) in &desired.objects {
+        if desired.frozen.contains(key) {
+            continue;
+        }
+        match actual.objects.get(key) {
+            None => ops.push(Op::Create { object: want.clone() }),
+            Some(have) => {
+                let changes = attr_changes(want, have, &frozen_people);
+                let moved = (want.parent != have.parent).then(|| (have.parent.clone(), want.parent.clone()));
+                if changes.is_empty() && moved.is_none() {
+                    unchanged += 1;
+                } else {
+                    ops.push(Op::Update {
+                        key: key.clone(),
+                        source: want.source.clone(),
+                        depth: want.depth,
+                        moved_from: moved.as_ref().map(|m| m.0.clone()),
+                        moved_to: moved.map(|m| m.1),
+                        changes,
+                    });
+                }
+            }
+        }
+    }
+    let mut deletes = Vec::new();
+    for (key, have) in &actual.objects {
+        if !desired.objects.contains_key(key) && !desired.frozen.contains(key) {
+            deletes.push(Op::Delete { key: key.clone(), depth: have.depth, source: have.source.clone() });
+        }
+    }
+    ops.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+    deletes.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+
+    // The deletion guard: past either threshold, every deletion of this target is held.
+    let people_now = actual.objects.keys().filter(|k| k.kind == ObjectKind::Person).count() as u64;
+    let person_deletes = deletes.iter().filter(|o| o.key().kind == ObjectKind::Person).count() as u64;
+    let policy = &desired.deletion;
+    let over_count = person_deletes > u64::from(policy.max_per_sync);
+    // One deletion is never a mass deletion, however small the target.
+    let over_percent = person_deletes > 1 && person_deletes * 100 > u64::from(policy.max_percent) * people_now;
+    let mut held = Vec::new();
+    let mut held_reason = None;
+    if (over_count || over_percent) && u64::from(confirmed_deletions) < person_deletes {
+        held_reason = Some(format!(
+            "{person_deletes} of {people_now} people would be deleted, more than the tenant allows in one sync \
+             (deletion.maxPerSync {}, maxPercent {}%); confirm {person_deletes} deletions to release them",
+            policy.max_per_sync, policy.max_percent
+        ));
+        held = deletes;
+    } else {
+        ops.extend(deletes);
+    }
+
+    TargetPlan {
+        integration: desired.integration.clone(),
+        tenant: desired.tenant.clone(),
+        kind: desired.kind,
+        role: desired.role,
+        management: desired.management,
+        baseline,
+        ops,
+        held,
+        held_reason,
+        unchanged,
+        frozen: desired.frozen.len(),
+        person_deletions: person_deletes as usize,
+    }
+}
+
+/// Attribute differences, treating every attribute as a set. Group members who are frozen
+/// people keep their membership as it is.
+fn attr_changes(want: &Object, have: &Object, frozen_people: &BTreeSet<&str>) -> Vec<Change> {
+    let names: BTreeSet<&String> = want.attrs.keys().chain(have.attrs.keys()).collect();
+    let mut out = Vec::new();
+    for name in names {
+        let mut desired: BTreeSet<&String> = want.attrs.get(name).into_iter().flatten().collect();
+        let actual: BTreeSet<&String> = have.attrs.get(name).into_iter().flatten().collect();
+        if name == MEMBER_ATTR && want.key.kind == ObjectKind::Group {
+            desired.extend(actual.iter().filter(|m| frozen_people.contains(m.as_str())));
+        }
+        if desired != actual {
+            out.push(Change {
+                attr: name.clone(),
+                desired: desired.into_iter().cloned().collect(),
+                actual: actual.into_iter().cloned().collect(),
+                sensitive: want.sensitive.contains(name) || have.sensitive.contains(name),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,212 @@
+//! The downstream state model shared by every target: objects with target-native attribute
+//! names, so that one `diff` serves LDAP, SCIM, webhooks and IdPs alike.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::api::{DeletionPolicy, IntegrationKind, ManagementMode};
+
+use super::problem::ObjectRef;
+
+/// Object kinds, in the order they are created (and the reverse order they are deleted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ObjectKind {
+    Unit,
+    Person,
+    Group,
+    Client,
+}
+
+impl ObjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unit => "unit",
+            Self::Person => "person",
+            Self::Group => "group",
+            Self::Client => "client",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ObjectKey {
+    pub kind: ObjectKind,
+    pub id: String,
+}
+
+impl ObjectKey {
+    pub fn new(kind: ObjectKind, id: impl Into<String>) -> Self {
+        Self { kind, id: id.into() }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind.as_str(), self.id)
+    }
+}
+
+/// Group membership lists person ids under this attribute; targets translate ids to their
+/// own references (DNs, SCIM ids).
+pub const MEMBER_ATTR: &str = "member";
+
+/// The `parent` of a person who sits in the directory's disabled branch. A colon never
+/// appears in a Kubernetes name, so this cannot clash with a unit.
+pub const DISABLED_PARENT: &str = ":disabled";
+
+/// One downstream object as accord wants it or found it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Object {
+    pub key: ObjectKey,
+    /// Where the object sits: the unit id of a unit's parent or a person's home unit.
+    /// A change is a move (LDAP modrdn), not an attribute update.
+    pub parent: Option<String>,
+    /// Depth in the unit tree, for ordering creates parent-first.
+    pub depth: u32,
+    /// Target-native attribute names → values, sorted; an empty list means absent.
+    pub attrs: BTreeMap<String, Vec<String>>,
+    /// Attributes whose values never leave the process (national identity numbers).
+    pub sensitive: BTreeSet<String>,
+    /// The input object that wants this one, for per-resource status.
+    pub source: Option<ObjectRef>,
+}
+
+/// Serialised for plans and status: sensitive values are masked.
+impl Serialize for Object {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let attrs: BTreeMap<&String, serde_json::Value> = self
+            .attrs
+            .iter()
+            .map(|(k, v)| {
+                let shown = if self.sensitive.contains(k) {
+                    serde_json::Value::String("(sensitive)".into())
+                } else if v.len() == 1 {
+                    serde_json::Value::String(v[0].clone())
+                } else {
+                    serde_json::Value::from(v.clone())
+                };
+                (k, shown)
+            })
+            .collect();
+        let mut st = s.serialize_struct("Object", 4)?;
+        st.serialize_field("kind", &self.key.kind)?;
+        st.serialize_field("id", &self.key.id)?;
+        if let Some(p) = &self.parent {
+            st.serialize_field("parent", p)?;
+        }
+        st.serialize_field("attrs", &attrs)?;
+        st.end()
+    }
+}
+
+impl Object {
+    pub fn new(kind: ObjectKind, id: impl Into<String>) -> Self {
+        Self {
+            key: ObjectKey::new(kind, id),
+            parent: None,
+            depth: 0,
+            attrs: BTreeMap::new(),
+            sensitive: BTreeSet::new(),
+            source: None,
+        }
+    }
+
+    /// Sets a single-valued attribute; an empty value leaves it absent.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        let v = value.into();
+        if !v.trim().is_empty() {
+            self.attrs.insert(name.to_string(), vec![v]);
+        }
+        self
+    }
+
+    pub fn set_opt(&mut self, name: &str, value: Option<&str>) -> &mut Self {
+        if let Some(v) = value {
+            self.set(name, v);
+        }
+        self
+    }
+
+    /// Sets a multi-valued attribute, sorted and without duplicates; empty leaves it absent.
+    pub fn set_many<I, S>(&mut self, name: &str, values: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let set: BTreeSet<String> = values.into_iter().map(Into::into).filter(|v| !v.trim().is_empty()).collect();
+        if !set.is_empty() {
+            self.attrs.insert(name.to_string(), set.into_iter().collect());
+        }
+        self
+    }
+
+    pub fn set_sensitive(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.sensitive.insert(name.to_string());
+        self.set(name, value)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.attrs.get(name).and_then(|v| v.first()).map(String::as_str)
+    }
+
+    /// Renders a value for people: sensitive values are never shown.
+    pub fn show(&self, name: &str, values: &[String]) -> String {
+        show_values(self.sensitive.contains(name), values)
+    }
+}
+
+pub fn show_values(sensitive: bool, values: &[String]) -> String {
+    if sensitive {
+        if values.is_empty() { "(absent)".into() } else { "(sensitive)".into() }
+    } else if values.is_empty() {
+        "(absent)".into()
+    } else {
+        values.join(", ")
+    }
+}
+
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let attrs: BTreeMap<&String, String> = self.attrs.iter().map(|(k, v)| (k, self.show(k, v))).collect();
+        f.debug_struct("Object").field("key", &self.key).field("parent", &self.parent).field("attrs", &attrs).finish()
+    }
+}
+
+/// Which purpose an Integration serves for its tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TargetRole {
+    Directory,
+    Idp,
+    Extranet,
+}
+
+/// What one Integration should hold, as compiled.
+#[derive(Clone, Debug)]
+pub struct DesiredTarget {
+    pub integration: ObjectRef,
+    pub tenant: String,
+    pub kind: IntegrationKind,
+    pub role: TargetRole,
+    pub management: ManagementMode,
+    pub deletion: DeletionPolicy,
+    pub objects: BTreeMap<ObjectKey, Object>,
+    /// Objects of input that failed validation: left exactly as they are downstream.
+    pub frozen: BTreeSet<ObjectKey>,
+}
+
+/// What a target holds of the objects accord owns there.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObservedState {
+    pub objects: BTreeMap<ObjectKey, Object>,
+}
+
+impl ObservedState {
+    pub fn from_objects(objects: impl IntoIterator<Item = Object>) -> Self {
+        Self { objects: objects.into_iter().map(|o| (o.key.clone(), o)).collect() }
+    }
+}
