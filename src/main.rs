@@ -1,1 +1,6 @@
-fn main(){}
+use clap::Parser;
+
+fn main() {
+    let cli = accord::cli::Cli::parse();
+    std::process::exit(accord::cli::run(cli));
+}

@@ -18,3 +18,29 @@ pub use plan::{Plan, TargetPlan};
 pub use problem::{Kind, ObjectRef, Problem, Violation};
 pub use snapshot::{SecretData, Snapshot};
 pub use state::{DesiredTarget, Object, ObjectKey, ObjectKind, ObservedState, TargetRole};
+
+use std::collections::BTreeMap;
+
+use plan::Baseline;
+
+/// What was read from one target before planning: its state, or why it could not be read.
+pub type Observation = Result<ObservedState, String>;
+
+/// compile's output plus what was observed → the plan. Targets that could not be read are
+/// planned against an empty baseline, and the plan says so.
+pub fn make_plan(compiled: Compiled, observed: &BTreeMap<ObjectRef, Observation>, confirmed: &BTreeMap<ObjectRef, u32>) -> Plan {
+    let empty = ObservedState::default();
+    let targets = compiled
+        .targets
+        .iter()
+        .map(|t| {
+            let (actual, baseline) = match observed.get(&t.integration) {
+                Some(Ok(state)) => (state, Baseline::Live),
+                Some(Err(reason)) => (&empty, Baseline::Empty { reason: reason.clone() }),
+                None => (&empty, Baseline::Empty { reason: "offline: targets were not read".into() }),
+            };
+            diff(t, actual, baseline, confirmed.get(&t.integration).copied().unwrap_or(0))
+        })
+        .collect();
+    Plan::new(compiled.tenants, targets, compiled.problems, compiled.violations)
+}

@@ -202,7 +202,7 @@ impl Plan {
             let c = &t.counts;
             let _ = writeln!(
                 s,
-                "Tenant {}: {} people ({} active, {} pending, {} suspended, {} expired, {} revoked), {} units, {} admins; attestation: {} due, {} overdue",
+                "{}: {} people ({} active, {} pending, {} suspended, {} expired, {} revoked), {} units, {} admins; attestation: {} due, {} overdue",
                 t.object, c.user_grants, c.active, c.pending, c.suspended, c.expired, c.revoked, c.org_units, c.admins, c.attestation_due, c.attestation_overdue
             );
             for (obj, why) in &t.frozen {
@@ -219,7 +219,8 @@ impl Plan {
                 ManagementMode::Enforce => "Enforce",
                 ManagementMode::Observe => "Observe: reported only, nothing will be changed",
             };
-            let _ = writeln!(s, "{} ({}, {:?}) [{mode}] {baseline}", tp.integration, tp.kind.as_str(), tp.role);
+            let role = format!("{:?}", tp.role).to_lowercase();
+            let _ = writeln!(s, "{} ({} {role}) [{mode}] {baseline}", tp.integration, tp.kind.as_str());
             for op in &tp.ops {
                 render_op(&mut s, op, detail, "  ");
             }
@@ -266,8 +267,16 @@ impl Plan {
 fn render_op(s: &mut String, op: &Op, detail: bool, indent: &str) {
     match op {
         Op::Create { object } => {
-            let label = ["cn", "displayName", "userName", "email", "description"].iter().find_map(|a| object.get(a)).unwrap_or("");
-            let place = object.parent.as_deref().map(|p| format!(" in {p}")).unwrap_or_default();
+            let label = match object.key.kind {
+                ObjectKind::Group => format!("({} members)", object.attrs.get(super::state::MEMBER_ATTR).map_or(0, Vec::len)),
+                ObjectKind::Client => format!("login: {}", object.attrs.get("loginMethods").map(|m| m.join(", ")).unwrap_or_default()),
+                _ => ["cn", "displayName", "userName", "email", "description"].iter().find_map(|a| object.get(a)).unwrap_or("").to_string(),
+            };
+            let place = match object.parent.as_deref() {
+                Some(super::state::DISABLED_PARENT) => " in the disabled branch".to_string(),
+                Some(p) => format!(" in {p}"),
+                None => String::new(),
+            };
             let _ = writeln!(s, "{indent}+ {}{place}  {label}", object.key);
             if detail {
                 for (k, v) in &object.attrs {

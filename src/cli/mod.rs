@@ -1,0 +1,44 @@
+//! The command line: thin shells around the engine.
+
+pub mod plan;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "accord", version, about = "Declarative access reconciler: Tenant, OrgUnit, UserGrant and Integration manifests into LDAP, IdP and extranet")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show what would change downstream. Exit 0: nothing; 2: changes; 1: errors.
+    Plan(plan::PlanArgs),
+    /// Print the CustomResourceDefinitions as YAML.
+    Crds,
+}
+
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Paths default to ./examples, so `accord plan` shows the bundled customers.
+pub fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    if paths.is_empty() { vec![PathBuf::from("examples")] } else { paths }
+}
+
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Plan(args) => plan::run(args),
+        Command::Crds => {
+            print!("{}", crate::api::crds_yaml());
+            0
+        }
+    }
+}

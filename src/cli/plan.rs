@@ -1,0 +1,65 @@
+//! `accord plan DIR...`
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Args;
+use jiff::civil::Date;
+
+use crate::engine::{compile, make_plan};
+use crate::manifests::load_paths;
+
+use super::{Output, default_paths};
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Manifest files or folders (default: examples)
+    pub paths: Vec<PathBuf>,
+    /// Plan against an empty baseline instead of reading the live targets.
+    #[arg(long)]
+    pub offline: bool,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Output,
+    /// List every attribute of objects to be created.
+    #[arg(long)]
+    pub detail: bool,
+    /// Namespace for manifests that name none.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// Plan as of this date instead of today (YYYY-MM-DD).
+    #[arg(long)]
+    pub today: Option<Date>,
+    /// Release up to N person deletions per target past the tenant's deletion threshold.
+    #[arg(long, default_value_t = 0)]
+    pub confirm_deletions: u32,
+}
+
+pub fn today_or(arg: Option<Date>) -> Date {
+    arg.unwrap_or_else(|| jiff::Zoned::now().date())
+}
+
+pub fn run(args: PlanArgs) -> i32 {
+    let paths = default_paths(args.paths);
+    let loaded = load_paths(&paths, &args.namespace);
+    let mut compiled = compile(&loaded.snapshot, today_or(args.today));
+    compiled.problems.splice(0..0, loaded.problems);
+    let observed = if args.offline {
+        BTreeMap::new()
+    } else {
+        crate::targets::observe_all(&compiled.targets, &loaded.snapshot)
+    };
+    let confirmed = compiled.targets.iter().map(|t| (t.integration.clone(), args.confirm_deletions)).collect();
+    let plan = make_plan(compiled, &observed, &confirmed);
+    match args.output {
+        Output::Text => {
+            let where_ = if args.offline { "offline, against empty targets" } else { "against the live targets where reachable" };
+            println!("accord plan of {} ({} files, {where_})\n", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "), loaded.files);
+            print!("{}", plan.render_text(args.detail));
+        }
+        Output::Json => println!("{}", plan.to_json()),
+    }
+    for e in &plan.errors {
+        eprintln!("error: {e}");
+    }
+    plan.exit_code()
+}
