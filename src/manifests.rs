@@ -180,7 +180,7 @@ fn load_document(origin: &str, value: Value, default_namespace: &str, out: &mut 
         return;
     }
     let mut report = |field: String, reason: String| out.problems.push(problem(&field, reason, Some(object.clone())));
-    match kind {
+    let read = match kind {
         Kind::Tenant => typed::<Tenant>(&value, &namespace, &mut report).map(|t| out.snapshot.tenants.push(t)),
         Kind::OrgUnit => typed::<OrgUnit>(&value, &namespace, &mut report).map(|t| out.snapshot.org_units.push(t)),
         Kind::UserGrant => typed::<UserGrant>(&value, &namespace, &mut report).map(|t| out.snapshot.user_grants.push(t)),
@@ -189,6 +189,9 @@ fn load_document(origin: &str, value: Value, default_namespace: &str, out: &mut 
             out.snapshot.secrets.insert((namespace.clone(), name.clone()), s);
         }),
     };
+    if read.is_none() {
+        out.snapshot.unreadable.insert(object.clone());
+    }
     out.snapshot.origins.insert(object, origin.to_string());
 }
 

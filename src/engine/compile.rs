@@ -105,8 +105,9 @@ pub fn compile(snap: &Snapshot, today: Date) -> Compiled {
 }
 
 fn compile_namespace(snap: &Snapshot, ns: &Namespace, today: Date, out: &mut Compiled) {
-    // Objects that name a tenant that is not there.
-    let unknown = |tenant: &str| !ns.tenants.contains_key(tenant);
+    // Objects that name a tenant that is not there. A tenant that is there but unreadable
+    // has its own error; its objects are frozen without one each.
+    let unknown = |tenant: &str| !ns.tenants.contains_key(tenant) && !snap.is_unreadable(Kind::Tenant, &ns.name, tenant);
     let known_list = || ns.tenants.keys().copied().collect::<Vec<_>>().join(", ");
     let unknown_reason = |tenant: &str| {
         if ns.tenants.is_empty() {
@@ -301,7 +302,9 @@ fn check_integration(i: &Integration, problems: &mut Vec<Problem>) -> bool {
 fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, today: Date, out: &mut Compiled) {
     let tref = object_ref(Kind::Tenant, tenant);
     let policy = parse_policy(&tref, tenant, &mut out.problems, &mut out.violations);
-    let (tree, tree_problems) = build_tree(&ns.name, name, &ns.units);
+    let unreadable_unit_names: BTreeSet<String> =
+        snap.unreadable.iter().filter(|r| r.kind == Kind::OrgUnit && r.namespace == ns.name).map(|r| r.name.clone()).collect();
+    let (tree, tree_problems) = build_tree(&ns.name, name, &ns.units, &unreadable_unit_names);
     out.problems.extend(tree_problems);
 
     let mut view = TenantView { object: tref.clone(), counts: TenantCounts::default(), units: vec![], grants: vec![], frozen: vec![] };
@@ -313,14 +316,19 @@ fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, 
         view.frozen.push((ObjectRef::new(Kind::OrgUnit, &ns.name, b), "its place in the org tree is broken".into()));
     }
 
-    let Some(policy) = policy else {
-        // A tenant whose policy cannot be read plans nothing at all: no guessing at defaults.
-        let grants = ns.grants.values().filter(|g| g.spec.tenant == name).count();
-        view.counts.user_grants = grants as u32;
+    // A tenant whose policy cannot be read plans nothing at all (no guessing at defaults),
+    // but its objects are still checked so that every error shows at once.
+    let usable = policy.is_some();
+    let policy = policy.unwrap_or_else(|| ParsedPolicy {
+        rule: AttestationRule { interval_days: 90, grace_days: 14, on_overdue: crate::api::OnOverdue::Report },
+        idle: None,
+        lifetime: None,
+        login_methods: vec![],
+        country: tenant.spec.country.as_deref().and_then(Country::from_code),
+    });
+    if !usable {
         view.frozen.push((tref.clone(), "the Tenant has errors; none of its targets is planned".into()));
-        out.tenants.push(view);
-        return;
-    };
+    }
 
     // Integrations serving this tenant, by role.
     let spec = &tenant.spec;
@@ -329,6 +337,9 @@ fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, 
         .chain(spec.integrations.idp.iter().map(|n| ("spec.integrations.idp".to_string(), n, TargetRole::Idp)))
         .chain(spec.integrations.extranet.iter().enumerate().map(|(i, n)| (format!("spec.integrations.extranet[{i}]"), n, TargetRole::Extranet)));
     for (field, iname, role) in wants {
+        if snap.is_unreadable(Kind::Integration, &ns.name, iname) {
+            continue; // it carries its own error
+        }
         if let Some(i) = resolve_integration(ns, &tref, name, &field, iname, role, &mut out.problems)
             && check_integration(i, &mut out.problems)
         {
@@ -445,11 +456,11 @@ fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, 
                 out.problems.push(Problem::new(&gref, "spec.attestation.attestedBy", "must say who attested"));
             }
         }
-        let home = unit_of(ns, &tree, name, &gref, "spec.unit", &gs.unit, &mut out.problems);
+        let home = unit_of(ns, &tree, name, &gref, "spec.unit", &gs.unit, &unreadable_unit_names, &mut out.problems);
         let mut expanded = BTreeSet::new();
         let mut scopes_ok = true;
         for (i, s) in gs.scopes.iter().enumerate() {
-            match unit_of(ns, &tree, name, &gref, &format!("spec.scopes[{i}].unit"), &s.unit, &mut out.problems) {
+            match unit_of(ns, &tree, name, &gref, &format!("spec.scopes[{i}].unit"), &s.unit, &unreadable_unit_names, &mut out.problems) {
                 Some(u) if s.include_descendants => expanded.extend(tree.subtree(&u.name).into_iter().map(String::from)),
                 Some(u) => {
                     expanded.insert(u.name.clone());
@@ -523,6 +534,18 @@ fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, 
         }
     }
 
+    if !usable {
+        out.tenants.push(view);
+        return;
+    }
+    // Grants and units that could not be read at all: frozen as well.
+    let unreadable_people: Vec<String> = snap.unreadable.iter().filter(|r| r.kind == Kind::UserGrant && r.namespace == ns.name).map(|r| r.name.clone()).collect();
+    let unreadable_units: Vec<String> = snap.unreadable.iter().filter(|r| r.kind == Kind::OrgUnit && r.namespace == ns.name).map(|r| r.name.clone()).collect();
+    for r in snap.unreadable.iter().filter(|r| r.namespace == ns.name && matches!(r.kind, Kind::UserGrant | Kind::OrgUnit)) {
+        view.frozen.push((r.clone(), "it could not be read".into()));
+    }
+    frozen_people.extend(unreadable_people);
+
     let ctx = TenantContext {
         name,
         spec,
@@ -542,7 +565,7 @@ fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, 
         };
         let mut frozen: BTreeSet<ObjectKey> = frozen_people.iter().map(|p| ObjectKey::new(ObjectKind::Person, p)).collect();
         if role == TargetRole::Directory {
-            frozen.extend(tree.broken.iter().map(|u| ObjectKey::new(ObjectKind::Unit, u)));
+            frozen.extend(tree.broken.iter().chain(&unreadable_units).map(|u| ObjectKey::new(ObjectKind::Unit, u)));
         }
         out.targets.push(DesiredTarget {
             integration: object_ref(Kind::Integration, integ),
@@ -573,12 +596,13 @@ fn unit_of<'t>(
     gref: &ObjectRef,
     field: &str,
     unit: &str,
+    unreadable: &BTreeSet<String>,
     problems: &mut Vec<Problem>,
 ) -> Option<&'t super::tree::UnitNode> {
     if let Some(u) = tree.get(unit) {
         return Some(u);
     }
-    if tree.broken.contains(unit) {
+    if tree.broken.contains(unit) || unreadable.contains(unit) {
         return None;
     }
     match ns.units.get(unit) {

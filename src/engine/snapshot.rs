@@ -33,11 +33,18 @@ pub struct Snapshot {
     pub secrets: BTreeMap<(String, String), SecretData>,
     /// Where each object was read from (`file.yaml:12`), for messages. Empty for a cluster.
     pub origins: BTreeMap<ObjectRef, String>,
+    /// Objects that exist but could not be read. What they stand for downstream is frozen:
+    /// one bad object never makes accord delete what it had provisioned.
+    pub unreadable: std::collections::BTreeSet<ObjectRef>,
 }
 
 impl Snapshot {
     pub fn origin(&self, object: &ObjectRef) -> Option<String> {
         self.origins.get(object).cloned()
+    }
+
+    pub fn is_unreadable(&self, kind: Kind, namespace: &str, name: &str) -> bool {
+        self.unreadable.contains(&ObjectRef::new(kind, namespace, name))
     }
 
     pub fn secret(&self, namespace: &str, name: &str) -> Option<&SecretData> {

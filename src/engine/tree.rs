@@ -79,7 +79,9 @@ pub fn slug(display: &str) -> String {
 }
 
 /// Builds the tree of `tenant` from all units of its namespace (`units`, by name).
-pub fn build_tree(namespace: &str, tenant: &str, units: &BTreeMap<&str, &OrgUnit>) -> (OrgTree, Vec<Problem>) {
+/// Units named in `unreadable` exist but could not be read: children of theirs are broken
+/// without an error of their own.
+pub fn build_tree(namespace: &str, tenant: &str, units: &BTreeMap<&str, &OrgUnit>, unreadable: &BTreeSet<String>) -> (OrgTree, Vec<Problem>) {
     #[derive(Clone)]
     enum Resolved {
         Ok { path: String, depth: u32 },
@@ -116,6 +118,7 @@ pub fn build_tree(namespace: &str, tenant: &str, units: &BTreeMap<&str, &OrgUnit
             match unit.spec.parent.as_deref() {
                 None => break Resolved::Ok { path: String::new(), depth: 0 },
                 Some(p) => match units.get(p) {
+                    None if unreadable.contains(p) => break Resolved::Broken,
                     None => {
                         problems.push(Problem::new(&unit_ref(cur), "spec.parent", format!("parent OrgUnit {p:?} does not exist in namespace {namespace}")));
                         break Resolved::Broken;
@@ -202,7 +205,7 @@ mod tests {
 
     fn tree_of(units: &[OrgUnit], tenant: &str) -> (OrgTree, Vec<Problem>) {
         let map: BTreeMap<&str, &OrgUnit> = units.iter().map(|u| (u.metadata.name.as_deref().unwrap(), u)).collect();
-        build_tree("ns", tenant, &map)
+        build_tree("ns", tenant, &map, &BTreeSet::new())
     }
 
     #[test]
