@@ -1,6 +1,7 @@
 pub mod api;
-pub mod validate;
+pub mod cli;
 pub mod engine;
 pub mod manifests;
-pub mod cli;
+pub mod par;
 pub mod targets;
+pub mod validate;

@@ -8,7 +8,9 @@ use serde_json::Value;
 
 #[test]
 fn committed_crds_are_current() {
-    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/accord.dev.yaml")).unwrap();
+    let committed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/accord.dev.yaml"))
+            .unwrap();
     assert!(
         committed == accord::api::crds_yaml(),
         "crds/accord.dev.yaml is stale: run `cargo run -- crds > crds/accord.dev.yaml`"
@@ -20,29 +22,68 @@ fn crds_carry_status_columns_categories_and_cel_rules() {
     let yaml = accord::api::crds_yaml();
     for crd in accord::api::crds() {
         let v = &crd.spec.versions[0];
-        assert!(v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some(), "{} has a status subresource", crd.spec.names.kind);
-        assert!(v.additional_printer_columns.as_ref().is_some_and(|c| c.iter().any(|c| c.name == "Ready")));
-        assert_eq!(crd.spec.names.categories.as_deref(), Some(&["accord".to_string()][..]));
-        assert!(crd.spec.names.short_names.as_ref().is_some_and(|s| !s.is_empty()));
+        assert!(
+            v.subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some(),
+            "{} has a status subresource",
+            crd.spec.names.kind
+        );
+        assert!(
+            v.additional_printer_columns
+                .as_ref()
+                .is_some_and(|c| c.iter().any(|c| c.name == "Ready"))
+        );
+        assert_eq!(
+            crd.spec.names.categories.as_deref(),
+            Some(&["accord".to_string()][..])
+        );
+        assert!(
+            crd.spec
+                .names
+                .short_names
+                .as_ref()
+                .is_some_and(|s| !s.is_empty())
+        );
         assert_eq!(crd.spec.scope, "Namespaced");
     }
     assert!(yaml.contains("self.validFrom <= self.validUntil"));
-    assert_eq!(yaml.matches("tenant is immutable").count(), 3, "tenant is immutable on OrgUnit, UserGrant and Integration");
+    assert_eq!(
+        yaml.matches("tenant is immutable").count(),
+        3,
+        "tenant is immutable on OrgUnit, UserGrant and Integration"
+    );
 }
 
 fn schemas() -> Vec<(String, jsonschema::Validator)> {
     accord::api::crds()
         .into_iter()
         .map(|crd| {
-            let schema = serde_json::to_value(crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap()).unwrap();
-            let validator = jsonschema::options().should_validate_formats(true).build(&schema).unwrap();
+            let schema = serde_json::to_value(
+                crd.spec.versions[0]
+                    .schema
+                    .as_ref()
+                    .unwrap()
+                    .open_api_v3_schema
+                    .as_ref()
+                    .unwrap(),
+            )
+            .unwrap();
+            let validator = jsonschema::options()
+                .should_validate_formats(true)
+                .build(&schema)
+                .unwrap();
             (crd.spec.names.kind.clone(), validator)
         })
         .collect()
 }
 
 fn documents(dir: &Path, out: &mut Vec<(String, Value)>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -69,8 +110,14 @@ fn every_example_validates_against_its_crd_schema() {
             assert_eq!(kind, "Secret", "{file}");
             continue;
         }
-        let (_, v) = schemas.iter().find(|(k, _)| k == kind).unwrap_or_else(|| panic!("{file}: unknown kind {kind}"));
-        let errors: Vec<String> = v.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let (_, v) = schemas
+            .iter()
+            .find(|(k, _)| k == kind)
+            .unwrap_or_else(|| panic!("{file}: unknown kind {kind}"));
+        let errors: Vec<String> = v
+            .iter_errors(doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
         assert!(errors.is_empty(), "{file}: {errors:?}");
         checked += 1;
     }
@@ -99,7 +146,10 @@ fn the_schema_rejects_what_it_should() {
     let tenant = &schemas.iter().find(|(k, _)| k == "Tenant").unwrap().1;
     let t = serde_json::json!({"apiVersion": "accord.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": "a"},
         "spec": {"displayName": "A", "policy": {"attestation": {"interval": "ninety days"}}}});
-    assert!(!tenant.is_valid(&t), "a malformed duration is rejected by the schema");
+    assert!(
+        !tenant.is_valid(&t),
+        "a malformed duration is rejected by the schema"
+    );
     let t2 = serde_json::json!({"apiVersion": "accord.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": "a"},
         "spec": {"displayName": "A", "policy": {"management": "Sometimes"}}});
     assert!(!tenant.is_valid(&t2), "management is an enum");

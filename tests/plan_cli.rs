@@ -10,9 +10,20 @@ fn plan_with(label: &str, bad: &str) -> (i32, Vec<String>, String) {
     let dir = Scratch::new(label);
     dir.write("base.yaml", BASE);
     dir.write("more/bad.yaml", bad);
-    let run = accord(&["plan", "--offline", "--today", "2026-11-22", dir.0.to_str().unwrap()]);
+    let run = accord(&[
+        "plan",
+        "--offline",
+        "--today",
+        "2026-11-22",
+        dir.0.to_str().unwrap(),
+    ]);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    let errors: Vec<String> = run.stderr.lines().filter(|l| l.starts_with("error: ")).map(String::from).collect();
+    let errors: Vec<String> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .map(String::from)
+        .collect();
     (run.code, errors, run.stdout)
 }
 
@@ -20,13 +31,23 @@ fn plan_with(label: &str, bad: &str) -> (i32, Vec<String>, String) {
 fn assert_one_error(label: &str, bad: &str, object: &str, field: &str, reason: &str) {
     let (code, errors, stdout) = plan_with(label, bad);
     assert_eq!(code, 1, "{label}: exit code; errors: {errors:?}");
-    assert_eq!(errors.len(), 1, "{label}: exactly one error line: {errors:#?}");
+    assert_eq!(
+        errors.len(),
+        1,
+        "{label}: exactly one error line: {errors:#?}"
+    );
     let e = &errors[0];
-    assert!(e.contains("bad.yaml:"), "{label}: names the file and line: {e}");
+    assert!(
+        e.contains("bad.yaml:"),
+        "{label}: names the file and line: {e}"
+    );
     assert!(e.contains(object), "{label}: names {object}: {e}");
     assert!(e.contains(field), "{label}: names field {field}: {e}");
     assert!(e.contains(reason), "{label}: says {reason:?}: {e}");
-    assert!(stdout.contains("Errors (1)"), "{label}: the plan lists the error too");
+    assert!(
+        stdout.contains("Errors (1)"),
+        "{label}: the plan lists the error too"
+    );
 }
 
 const GRANT_HEAD: &str = "apiVersion: accord.dev/v1alpha1\nkind: UserGrant\nmetadata: {name: bad, namespace: t}\nspec:\n";
@@ -40,62 +61,130 @@ const PERSON: &str = "  person: {givenName: Bea, familyName: Bad, email: bea@acm
 #[test]
 fn unknown_tenant() {
     let bad = grant(&format!("  tenant: nobody\n{PERSON}  unit: root\n"));
-    assert_one_error("unknown-tenant", &bad, "UserGrant t/bad", "spec.tenant", "Tenant \"nobody\" does not exist");
+    assert_one_error(
+        "unknown-tenant",
+        &bad,
+        "UserGrant t/bad",
+        "spec.tenant",
+        "Tenant \"nobody\" does not exist",
+    );
 }
 
 #[test]
 fn unit_cycle() {
     let bad = "apiVersion: accord.dev/v1alpha1\nkind: OrgUnit\nmetadata: {name: a, namespace: t}\nspec: {tenant: acme, displayName: A, parent: b}\n---\n\
                apiVersion: accord.dev/v1alpha1\nkind: OrgUnit\nmetadata: {name: b, namespace: t}\nspec: {tenant: acme, displayName: B, parent: a}\n";
-    assert_one_error("cycle", bad, "OrgUnit t/a", "spec.parent", "cycle: a → b → a");
+    assert_one_error(
+        "cycle",
+        bad,
+        "OrgUnit t/a",
+        "spec.parent",
+        "cycle: a → b → a",
+    );
 }
 
 #[test]
 fn scope_to_missing_unit() {
-    let bad = grant(&format!("  tenant: acme\n{PERSON}  unit: root\n  scopes: [{{unit: ghost, includeDescendants: true}}]\n"));
-    assert_one_error("scope", &bad, "UserGrant t/bad", "spec.scopes[0].unit", "OrgUnit \"ghost\" does not exist");
+    let bad = grant(&format!(
+        "  tenant: acme\n{PERSON}  unit: root\n  scopes: [{{unit: ghost, includeDescendants: true}}]\n"
+    ));
+    assert_one_error(
+        "scope",
+        &bad,
+        "UserGrant t/bad",
+        "spec.scopes[0].unit",
+        "OrgUnit \"ghost\" does not exist",
+    );
 }
 
 #[test]
 fn valid_until_before_valid_from() {
-    let bad = grant(&format!("  tenant: acme\n{PERSON}  unit: root\n  validFrom: 2026-06-01\n  validUntil: 2026-05-31\n"));
-    assert_one_error("validity", &bad, "UserGrant t/bad", "spec.validUntil", "2026-05-31 is before validFrom 2026-06-01");
+    let bad = grant(&format!(
+        "  tenant: acme\n{PERSON}  unit: root\n  validFrom: 2026-06-01\n  validUntil: 2026-05-31\n"
+    ));
+    assert_one_error(
+        "validity",
+        &bad,
+        "UserGrant t/bad",
+        "spec.validUntil",
+        "2026-05-31 is before validFrom 2026-06-01",
+    );
 }
 
 #[test]
 fn impossible_date() {
-    let bad = grant(&format!("  tenant: acme\n{PERSON}  unit: root\n  validUntil: 2027-02-30\n"));
+    let bad = grant(&format!(
+        "  tenant: acme\n{PERSON}  unit: root\n  validUntil: 2027-02-30\n"
+    ));
     assert_one_error("date", &bad, "UserGrant t/bad", "spec.validUntil", "");
 }
 
 #[test]
 fn invalid_email() {
-    let bad = grant("  tenant: acme\n  person: {givenName: Bea, familyName: Bad, email: bea-at-acme.fi}\n  unit: root\n");
-    assert_one_error("email", &bad, "UserGrant t/bad", "spec.person.email", "has no @");
+    let bad = grant(
+        "  tenant: acme\n  person: {givenName: Bea, familyName: Bad, email: bea-at-acme.fi}\n  unit: root\n",
+    );
+    assert_one_error(
+        "email",
+        &bad,
+        "UserGrant t/bad",
+        "spec.person.email",
+        "has no @",
+    );
 }
 
 #[test]
 fn duplicate_person() {
-    let bad = grant("  tenant: acme\n  person: {givenName: Anna, familyName: Two, email: ANNA@acme.fi}\n  unit: root\n");
-    assert_one_error("duplicate", &bad, "UserGrant t/bad", "spec.person.email", "duplicate person");
+    let bad = grant(
+        "  tenant: acme\n  person: {givenName: Anna, familyName: Two, email: ANNA@acme.fi}\n  unit: root\n",
+    );
+    assert_one_error(
+        "duplicate",
+        &bad,
+        "UserGrant t/bad",
+        "spec.person.email",
+        "duplicate person",
+    );
 }
 
 #[test]
 fn undeclared_feature() {
-    let bad = grant(&format!("  tenant: acme\n{PERSON}  unit: root\n  features: [messaging, teleport]\n"));
-    assert_one_error("feature", &bad, "UserGrant t/bad", "spec.features[1]", "feature \"teleport\" is not declared on Tenant acme");
+    let bad = grant(&format!(
+        "  tenant: acme\n{PERSON}  unit: root\n  features: [messaging, teleport]\n"
+    ));
+    assert_one_error(
+        "feature",
+        &bad,
+        "UserGrant t/bad",
+        "spec.features[1]",
+        "feature \"teleport\" is not declared on Tenant acme",
+    );
 }
 
 #[test]
 fn undeclared_role() {
-    let bad = grant(&format!("  tenant: acme\n{PERSON}  unit: root\n  roles: [wizard]\n"));
-    assert_one_error("role", &bad, "UserGrant t/bad", "spec.roles[0]", "role \"wizard\" is not declared");
+    let bad = grant(&format!(
+        "  tenant: acme\n{PERSON}  unit: root\n  roles: [wizard]\n"
+    ));
+    assert_one_error(
+        "role",
+        &bad,
+        "UserGrant t/bad",
+        "spec.roles[0]",
+        "role \"wizard\" is not declared",
+    );
 }
 
 #[test]
 fn malformed_duration() {
     let bad = "apiVersion: accord.dev/v1alpha1\nkind: Tenant\nmetadata: {name: beta, namespace: t}\nspec:\n  displayName: Beta\n  policy:\n    attestation: {interval: ninety days}\n";
-    assert_one_error("duration", bad, "Tenant t/beta", "spec.policy.attestation.interval", "\"ninety days\" has unit");
+    assert_one_error(
+        "duration",
+        bad,
+        "Tenant t/beta",
+        "spec.policy.attestation.interval",
+        "\"ninety days\" has unit",
+    );
 }
 
 #[test]
@@ -104,18 +193,32 @@ fn yaml_syntax_error() {
     let (code, errors, _) = plan_with("yaml", bad);
     assert_eq!(code, 1);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("bad.yaml:") && errors[0].contains("YAML syntax error"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("bad.yaml:") && errors[0].contains("YAML syntax error"),
+        "{}",
+        errors[0]
+    );
 }
 
 #[test]
 fn misspelt_field() {
-    let bad = grant(&format!("  tenant: acme\n{PERSON}  unit: root\n  featurs: [messaging]\n"));
-    assert_one_error("misspelt", &bad, "UserGrant t/bad", "spec.featurs", "is not a field of this kind");
+    let bad = grant(&format!(
+        "  tenant: acme\n{PERSON}  unit: root\n  featurs: [messaging]\n"
+    ));
+    assert_one_error(
+        "misspelt",
+        &bad,
+        "UserGrant t/bad",
+        "spec.featurs",
+        "is not a field of this kind",
+    );
 }
 
 #[test]
 fn wrong_type() {
-    let bad = grant(&format!("  tenant: acme\n{PERSON}  unit: root\n  suspended: maybe\n"));
+    let bad = grant(&format!(
+        "  tenant: acme\n{PERSON}  unit: root\n  suspended: maybe\n"
+    ));
     assert_one_error("type", &bad, "UserGrant t/bad", "spec.suspended", "");
 }
 
@@ -124,22 +227,36 @@ fn national_id_failing_its_check_is_named_but_never_shown() {
     let number = "131052-308U"; // HETU with a wrong check character
     let bad = format!(
         "{}---\napiVersion: v1\nkind: Secret\nmetadata: {{name: ids, namespace: t}}\nstringData: {{bad: \"{number}\"}}\n",
-        grant(&format!("  tenant: acme\n  person: {{givenName: Bea, familyName: Bad, email: bea@acme.fi, nationalIdRef: {{secretName: ids, key: bad}}}}\n  unit: root\n"))
+        grant(&format!(
+            "  tenant: acme\n  person: {{givenName: Bea, familyName: Bad, email: bea@acme.fi, nationalIdRef: {{secretName: ids, key: bad}}}}\n  unit: root\n"
+        ))
     );
     let (code, errors, stdout) = plan_with("hetu", &bad);
     assert_eq!(code, 1);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("spec.person.nationalIdRef") && errors[0].contains("HETU"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("spec.person.nationalIdRef") && errors[0].contains("HETU"),
+        "{}",
+        errors[0]
+    );
     assert!(!errors[0].contains(number) && !stdout.contains(number));
 }
 
 #[test]
 fn a_bad_object_does_not_stop_the_rest_and_is_left_unchanged() {
-    let bad = grant("  tenant: acme\n  person: {givenName: Bea, familyName: Bad, email: nope}\n  unit: root\n");
+    let bad = grant(
+        "  tenant: acme\n  person: {givenName: Bea, familyName: Bad, email: nope}\n  unit: root\n",
+    );
     let (code, _, stdout) = plan_with("partial", &bad);
     assert_eq!(code, 1);
-    assert!(stdout.contains("+ person anna"), "the valid grants are still planned:\n{stdout}");
-    assert!(stdout.contains("unchanged because of errors: UserGrant t/bad"), "{stdout}");
+    assert!(
+        stdout.contains("+ person anna"),
+        "the valid grants are still planned:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("unchanged because of errors: UserGrant t/bad"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("+ person bad"));
 }
 
@@ -147,10 +264,25 @@ fn a_bad_object_does_not_stop_the_rest_and_is_left_unchanged() {
 fn exit_codes_and_offline_notice() {
     let dir = Scratch::new("codes");
     dir.write("base.yaml", BASE);
-    let run = accord(&["plan", "--offline", "--today", "2026-11-22", dir.0.to_str().unwrap()]);
-    assert_eq!(run.code, 2, "changes against an empty baseline: {}", run.stderr);
+    let run = accord(&[
+        "plan",
+        "--offline",
+        "--today",
+        "2026-11-22",
+        dir.0.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        run.code, 2,
+        "changes against an empty baseline: {}",
+        run.stderr
+    );
     assert!(run.stdout.contains("against an EMPTY baseline"));
-    assert!(run.stdout.contains("+ unit root") && run.stdout.contains("+ group role-admin  (2 members)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("+ unit root")
+            && run.stdout.contains("+ group role-admin  (2 members)"),
+        "{}",
+        run.stdout
+    );
 
     // No integrations: nothing to change.
     let quiet = Scratch::new("quiet");
@@ -160,20 +292,40 @@ fn exit_codes_and_offline_notice() {
 
     let missing = accord(&["plan", "--offline", "/nonexistent/accord"]);
     assert_eq!(missing.code, 1);
-    assert!(missing.stderr.contains("/nonexistent/accord: cannot be read"), "{}", missing.stderr);
+    assert!(
+        missing
+            .stderr
+            .contains("/nonexistent/accord: cannot be read"),
+        "{}",
+        missing.stderr
+    );
 }
 
 #[test]
 fn json_output_for_machines() {
     let dir = Scratch::new("json");
     dir.write("base.yaml", BASE);
-    let run = accord(&["plan", "--offline", "-o", "json", "--today", "2026-11-22", dir.0.to_str().unwrap()]);
+    let run = accord(&[
+        "plan",
+        "--offline",
+        "-o",
+        "json",
+        "--today",
+        "2026-11-22",
+        dir.0.to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 2);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("plan -o json is JSON");
     let target = &v["targets"][0];
     assert_eq!(target["integration"]["name"], "acme-ldap");
     assert_eq!(target["baseline"]["type"], "empty");
-    assert!(target["ops"].as_array().unwrap().iter().any(|o| o["op"] == "create" && o["object"]["id"] == "anna"));
+    assert!(
+        target["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["op"] == "create" && o["object"]["id"] == "anna")
+    );
     assert_eq!(v["summary"]["delete"], 0);
 }
 
@@ -182,13 +334,33 @@ fn the_examples_plan_cleanly_and_never_show_a_national_identity_number() {
     let examples = support::examples();
     let ex = examples.to_str().unwrap();
     let text = accord(&["plan", "--offline", "--detail", "--today", "2026-11-22", ex]);
-    let json = accord(&["plan", "--offline", "-o", "json", "--today", "2026-11-22", ex]);
+    let json = accord(&[
+        "plan",
+        "--offline",
+        "-o",
+        "json",
+        "--today",
+        "2026-11-22",
+        ex,
+    ]);
     assert_eq!(text.code, 2, "{}", text.stderr);
-    assert!(text.stderr.is_empty(), "the examples have no errors: {}", text.stderr);
-    assert!(!text.stdout.contains("Policy findings"), "the examples break no policy:\n{}", text.stdout);
+    assert!(
+        text.stderr.is_empty(),
+        "the examples have no errors: {}",
+        text.stderr
+    );
+    assert!(
+        !text.stdout.contains("Policy findings"),
+        "the examples break no policy:\n{}",
+        text.stdout
+    );
     // Every national identity number in the examples' Secrets.
     let mut numbers = Vec::new();
-    for dir in ["fi-acme/secrets/national-ids.yaml", "dk-aarhus/secrets/cpr.yaml", "se-vardgivaren/secrets/personnummer.yaml"] {
+    for dir in [
+        "fi-acme/secrets/national-ids.yaml",
+        "dk-aarhus/secrets/cpr.yaml",
+        "se-vardgivaren/secrets/personnummer.yaml",
+    ] {
         let s = std::fs::read_to_string(examples.join(dir)).unwrap();
         let doc: serde_yaml::Value = serde_yaml::from_str(&s).unwrap();
         for (_, v) in doc["stringData"].as_mapping().unwrap() {
@@ -198,7 +370,10 @@ fn the_examples_plan_cleanly_and_never_show_a_national_identity_number() {
     assert!(numbers.len() > 40);
     for n in &numbers {
         for out in [&text.stdout, &text.stderr, &json.stdout, &json.stderr] {
-            assert!(!out.contains(n.as_str()), "a national identity number leaked into plan output");
+            assert!(
+                !out.contains(n.as_str()),
+                "a national identity number leaked into plan output"
+            );
         }
     }
 }

@@ -45,4 +45,3 @@ pub enum ManagementMode {
     Enforce,
     Observe,
 }
-

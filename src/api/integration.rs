@@ -19,12 +19,25 @@ use super::common::{Condition, ManagementMode, SecretKeyRef, SecretRef};
     doc = "One downstream system (directory, IdP or extranet) of a tenant and how to reach it.",
     printcolumn(name = "Tenant", type_ = "string", json_path = ".spec.tenant"),
     printcolumn(name = "Kind", type_ = "string", json_path = ".spec.kind"),
-    printcolumn(name = "Endpoint", type_ = "string", json_path = ".spec.endpoint", priority = 1),
+    printcolumn(
+        name = "Endpoint",
+        type_ = "string",
+        json_path = ".spec.endpoint",
+        priority = 1
+    ),
     printcolumn(name = "Managed", type_ = "integer", json_path = ".status.managed"),
     printcolumn(name = "Drifted", type_ = "integer", json_path = ".status.drifted"),
     printcolumn(name = "Failed", type_ = "integer", json_path = ".status.failed"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.kind == 'scimServer' || has(self.endpoint)").message("endpoint is required for an outbound integration").field_path(".endpoint"))]
@@ -59,7 +72,19 @@ pub struct IntegrationSpec {
     pub sync: SyncSettings,
 }
 
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    schemars::JsonSchema,
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum IntegrationKind {
     Ldap,
@@ -109,7 +134,11 @@ pub struct LdapSettings {
     #[serde(rename = "groupsDN", default, skip_serializing_if = "Option::is_none")]
     pub groups_dn: Option<String>,
     /// Where disabled people go with `disabled: MoveToBranch`; defaults to `ou=disabled,<baseDN>`.
-    #[serde(rename = "disabledDN", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "disabledDN",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub disabled_dn: Option<String>,
     /// `Tree` mirrors the org tree under peopleDN; `Flat` puts every person directly in it.
     #[serde(default)]
@@ -129,14 +158,18 @@ pub struct LdapSettings {
     pub adopt: bool,
 }
 
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub enum LdapLayout {
     #[default]
     Tree,
     Flat,
 }
 
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub enum DisabledMode {
     /// Keep the entry, remove it from every group.
     #[default]
@@ -157,7 +190,9 @@ pub struct ScimSettings {
     pub adopt: bool,
 }
 
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub enum ScopeEncoding {
     #[default]
     Expanded,

@@ -17,9 +17,22 @@ use super::common::{Code, Condition};
     doc = "One unit of a customer's organisation tree; units nest through `parent`.",
     printcolumn(name = "Tenant", type_ = "string", json_path = ".spec.tenant"),
     printcolumn(name = "Path", type_ = "string", json_path = ".status.path"),
-    printcolumn(name = "Parent", type_ = "string", json_path = ".spec.parent", priority = 1),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Parent",
+        type_ = "string",
+        json_path = ".spec.parent",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct OrgUnitSpec {

@@ -17,13 +17,42 @@ use super::common::{Condition, ManagementMode};
     doc = "One customer organisation: its identifiers, which Integrations serve it, and its access policy.",
     printcolumn(name = "Display", type_ = "string", json_path = ".spec.displayName"),
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.policy.management"),
-    printcolumn(name = "Users", type_ = "integer", json_path = ".status.counts.userGrants"),
-    printcolumn(name = "Active", type_ = "integer", json_path = ".status.counts.active"),
-    printcolumn(name = "Admins", type_ = "integer", json_path = ".status.counts.admins"),
-    printcolumn(name = "Overdue", type_ = "integer", description = "people whose attestation is overdue", json_path = ".status.counts.attestationOverdue"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Drifted", type_ = "string", json_path = ".status.conditions[?(@.type==\"Drifted\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Users",
+        type_ = "integer",
+        json_path = ".status.counts.userGrants"
+    ),
+    printcolumn(
+        name = "Active",
+        type_ = "integer",
+        json_path = ".status.counts.active"
+    ),
+    printcolumn(
+        name = "Admins",
+        type_ = "integer",
+        json_path = ".status.counts.admins"
+    ),
+    printcolumn(
+        name = "Overdue",
+        type_ = "integer",
+        description = "people whose attestation is overdue",
+        json_path = ".status.counts.attestationOverdue"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Drifted",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Drifted\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct TenantSpec {
@@ -130,7 +159,9 @@ fn default_min_admins() -> u32 {
     2
 }
 
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub enum SharedAccounts {
     #[default]
     Forbid,
@@ -154,7 +185,11 @@ pub struct AttestationPolicy {
 
 impl Default for AttestationPolicy {
     fn default() -> Self {
-        Self { interval: default_attestation_interval(), grace_period: default_grace(), on_overdue: OnOverdue::default() }
+        Self {
+            interval: default_attestation_interval(),
+            grace_period: default_grace(),
+            on_overdue: OnOverdue::default(),
+        }
     }
 }
 
@@ -165,7 +200,9 @@ fn default_grace() -> String {
     "14d".into()
 }
 
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub enum OnOverdue {
     #[default]
     Report,
@@ -187,7 +224,10 @@ pub struct DeletionPolicy {
 
 impl Default for DeletionPolicy {
     fn default() -> Self {
-        Self { max_per_sync: default_max_per_sync(), max_percent: default_max_percent() }
+        Self {
+            max_per_sync: default_max_per_sync(),
+            max_percent: default_max_percent(),
+        }
     }
 }
 fn default_max_per_sync() -> u32 {
@@ -208,7 +248,19 @@ pub struct LoginPolicy {
 }
 
 /// eIDAS levels of assurance.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    schemars::JsonSchema,
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum AssuranceLevel {
     #[default]

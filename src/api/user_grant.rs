@@ -18,12 +18,34 @@ use super::common::{Code, Condition, Date, SecretKeyRef};
     doc = "One person's access in one tenant: identity, roles, features, unit scopes and validity.",
     printcolumn(name = "Tenant", type_ = "string", json_path = ".spec.tenant"),
     printcolumn(name = "Unit", type_ = "string", json_path = ".spec.unit"),
-    printcolumn(name = "Email", type_ = "string", json_path = ".spec.person.email", priority = 1),
+    printcolumn(
+        name = "Email",
+        type_ = "string",
+        json_path = ".spec.person.email",
+        priority = 1
+    ),
     printcolumn(name = "State", type_ = "string", json_path = ".status.state"),
-    printcolumn(name = "Attestation Due", type_ = "string", format = "date", json_path = ".status.attestationDue"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Drifted", type_ = "string", json_path = ".status.conditions[?(@.type==\"Drifted\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Attestation Due",
+        type_ = "string",
+        format = "date",
+        json_path = ".status.attestationDue"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Drifted",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Drifted\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.validFrom) || !has(self.validUntil) || self.validFrom <= self.validUntil").message("validUntil must not be before validFrom").field_path(".validUntil"))]
@@ -122,7 +144,19 @@ pub struct Attestation {
     pub attested_by: String,
 }
 
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    schemars::JsonSchema,
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+)]
 pub enum LifecycleState {
     Pending,
     Active,

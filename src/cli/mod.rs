@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "accord", version, about = "Declarative access reconciler: Tenant, OrgUnit, UserGrant and Integration manifests into LDAP, IdP and extranet")]
+#[command(
+    name = "accord",
+    version,
+    about = "Declarative access reconciler: Tenant, OrgUnit, UserGrant and Integration manifests into LDAP, IdP and extranet"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -30,7 +34,11 @@ pub enum Output {
 
 /// Paths default to ./examples, so `accord plan` shows the bundled customers.
 pub fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    if paths.is_empty() { vec![PathBuf::from("examples")] } else { paths }
+    if paths.is_empty() {
+        vec![PathBuf::from("examples")]
+    } else {
+        paths
+    }
 }
 
 pub fn run(cli: Cli) -> i32 {

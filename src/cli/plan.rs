@@ -48,15 +48,36 @@ pub fn run(args: PlanArgs) -> i32 {
     } else {
         crate::targets::observe_all(&compiled.targets, &loaded.snapshot)
     };
-    let confirmed = compiled.targets.iter().map(|t| (t.integration.clone(), args.confirm_deletions)).collect();
+    let confirmed = compiled
+        .targets
+        .iter()
+        .map(|t| (t.integration.clone(), args.confirm_deletions))
+        .collect();
     let plan = make_plan(compiled, &observed, &confirmed);
     match args.output {
         Output::Text => {
-            let where_ = if args.offline { "offline, against empty targets" } else { "against the live targets where reachable" };
-            println!("accord plan of {} ({} files, {where_})\n", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "), loaded.files);
+            let where_ = if args.offline {
+                "offline, against empty targets"
+            } else {
+                "against the live targets where reachable"
+            };
+            println!(
+                "accord plan of {} ({} files, {where_})\n",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                loaded.files
+            );
             print!("{}", plan.render_text(args.detail));
         }
-        Output::Json => println!("{}", plan.to_json()),
+        Output::Json => {
+            if let Err(e) = plan.write_json(std::io::stdout().lock()) {
+                eprintln!("error: cannot write the plan: {e}");
+                return 1;
+            }
+        }
     }
     for e in &plan.errors {
         eprintln!("error: {e}");

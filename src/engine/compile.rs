@@ -8,10 +8,13 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use crate::api::{
-    Integration, IntegrationKind, LifecycleState, OrgUnit, SharedAccounts, Tenant, TenantCounts, UserGrant,
+    Integration, IntegrationKind, LifecycleState, OrgUnit, SharedAccounts, Tenant, TenantCounts,
+    UserGrant,
 };
 use crate::validate::identifiers::{login_method_level, scheme_country, validate_identifier};
-use crate::validate::{Country, normalise_phone, parse_duration, validate_email, validate_national_id};
+use crate::validate::{
+    Country, normalise_phone, parse_duration, validate_email, validate_national_id,
+};
 
 use super::build::directory::{build_directory, check_attribute_source};
 use super::build::extranet::{build_scim, build_webhook};
@@ -81,7 +84,9 @@ pub fn compile(snap: &Snapshot, today: Date) -> Compiled {
                     grants: BTreeMap::new(),
                     integrations: BTreeMap::new(),
                 });
-                entry.$field.insert(obj.metadata.name.as_deref().unwrap_or_default(), obj);
+                entry
+                    .$field
+                    .insert(obj.metadata.name.as_deref().unwrap_or_default(), obj);
             }
         };
     }
@@ -90,8 +95,21 @@ pub fn compile(snap: &Snapshot, today: Date) -> Compiled {
     index!(snap.user_grants, grants);
     index!(snap.integrations, integrations);
 
+    // Tenants are independent: compile them on every core, merge in a fixed order.
+    let mut work: Vec<(&Namespace, &str, &Tenant)> = Vec::new();
     for ns in namespaces.values() {
-        compile_namespace(snap, ns, today, &mut out);
+        check_tenant_refs(snap, ns, &mut out);
+        work.extend(ns.tenants.iter().map(|(name, t)| (ns, *name, *t)));
+    }
+    for part in crate::par::map_ordered(&work, |(ns, name, tenant)| {
+        let mut part = Compiled::default();
+        compile_tenant(snap, ns, name, tenant, today, &mut part);
+        part
+    }) {
+        out.problems.extend(part.problems);
+        out.violations.extend(part.violations);
+        out.tenants.extend(part.tenants);
+        out.targets.extend(part.targets);
     }
     for p in &mut out.problems {
         if p.origin.is_none() {
@@ -104,29 +122,48 @@ pub fn compile(snap: &Snapshot, today: Date) -> Compiled {
     out
 }
 
-fn compile_namespace(snap: &Snapshot, ns: &Namespace, today: Date, out: &mut Compiled) {
-    // Objects that name a tenant that is not there. A tenant that is there but unreadable
-    // has its own error; its objects are frozen without one each.
-    let unknown = |tenant: &str| !ns.tenants.contains_key(tenant) && !snap.is_unreadable(Kind::Tenant, &ns.name, tenant);
+/// Objects that name a tenant that is not there.
+fn check_tenant_refs(snap: &Snapshot, ns: &Namespace, out: &mut Compiled) {
+    // A tenant that is there but unreadable has its own error; its objects are frozen
+    // without one each.
+    let unknown = |tenant: &str| {
+        !ns.tenants.contains_key(tenant) && !snap.is_unreadable(Kind::Tenant, &ns.name, tenant)
+    };
     let known_list = || ns.tenants.keys().copied().collect::<Vec<_>>().join(", ");
     let unknown_reason = |tenant: &str| {
         if ns.tenants.is_empty() {
-            format!("Tenant {tenant:?} does not exist in namespace {} (it has no Tenant)", ns.name)
+            format!(
+                "Tenant {tenant:?} does not exist in namespace {} (it has no Tenant)",
+                ns.name
+            )
         } else {
-            format!("Tenant {tenant:?} does not exist in namespace {} (known: {})", ns.name, known_list())
+            format!(
+                "Tenant {tenant:?} does not exist in namespace {} (known: {})",
+                ns.name,
+                known_list()
+            )
         }
     };
     for u in ns.units.values().filter(|u| unknown(&u.spec.tenant)) {
-        out.problems.push(Problem::new(&object_ref(Kind::OrgUnit, *u), "spec.tenant", unknown_reason(&u.spec.tenant)));
+        out.problems.push(Problem::new(
+            &object_ref(Kind::OrgUnit, *u),
+            "spec.tenant",
+            unknown_reason(&u.spec.tenant),
+        ));
     }
     for g in ns.grants.values().filter(|g| unknown(&g.spec.tenant)) {
-        out.problems.push(Problem::new(&object_ref(Kind::UserGrant, *g), "spec.tenant", unknown_reason(&g.spec.tenant)));
+        out.problems.push(Problem::new(
+            &object_ref(Kind::UserGrant, *g),
+            "spec.tenant",
+            unknown_reason(&g.spec.tenant),
+        ));
     }
     for i in ns.integrations.values().filter(|i| unknown(&i.spec.tenant)) {
-        out.problems.push(Problem::new(&object_ref(Kind::Integration, *i), "spec.tenant", unknown_reason(&i.spec.tenant)));
-    }
-    for (name, tenant) in &ns.tenants {
-        compile_tenant(snap, ns, name, tenant, today, out);
+        out.problems.push(Problem::new(
+            &object_ref(Kind::Integration, *i),
+            "spec.tenant",
+            unknown_reason(&i.spec.tenant),
+        ));
     }
 }
 
@@ -139,7 +176,12 @@ struct ParsedPolicy {
     country: Option<Country>,
 }
 
-fn parse_policy(tref: &ObjectRef, t: &Tenant, problems: &mut Vec<Problem>, violations: &mut Vec<Violation>) -> Option<ParsedPolicy> {
+fn parse_policy(
+    tref: &ObjectRef,
+    t: &Tenant,
+    problems: &mut Vec<Problem>,
+    violations: &mut Vec<Violation>,
+) -> Option<ParsedPolicy> {
     let spec = &t.spec;
     let before = problems.len();
     if spec.display_name.trim().is_empty() {
@@ -147,29 +189,48 @@ fn parse_policy(tref: &ObjectRef, t: &Tenant, problems: &mut Vec<Problem>, viola
     }
     for (i, id) in spec.identifiers.iter().enumerate() {
         if let Err(e) = validate_identifier(id.scheme, id.value.trim()) {
-            problems.push(Problem::new(tref, format!("spec.identifiers[{i}].value"), format!("{:?} {e}", id.value)));
+            problems.push(Problem::new(
+                tref,
+                format!("spec.identifiers[{i}].value"),
+                format!("{:?} {e}", id.value),
+            ));
         }
     }
     let country = match &spec.country {
         Some(c) => match Country::from_code(c) {
             Some(c) => Some(c),
             None => {
-                problems.push(Problem::new(tref, "spec.country", format!("{c:?} is not one of FI, SE, DK, NO")));
+                problems.push(Problem::new(
+                    tref,
+                    "spec.country",
+                    format!("{c:?} is not one of FI, SE, DK, NO"),
+                ));
                 None
             }
         },
-        None => spec.identifiers.iter().find_map(|i| scheme_country(i.scheme)),
+        None => spec
+            .identifiers
+            .iter()
+            .find_map(|i| scheme_country(i.scheme)),
     };
     let mut seen = BTreeSet::new();
     for (i, r) in spec.roles.iter().enumerate() {
         if !seen.insert(r.name.as_str()) {
-            problems.push(Problem::new(tref, format!("spec.roles[{i}].name"), format!("role {:?} is declared twice", r.name)));
+            problems.push(Problem::new(
+                tref,
+                format!("spec.roles[{i}].name"),
+                format!("role {:?} is declared twice", r.name),
+            ));
         }
     }
     let mut seen = BTreeSet::new();
     for (i, f) in spec.features.iter().enumerate() {
         if !seen.insert(f.as_str()) {
-            problems.push(Problem::new(tref, format!("spec.features[{i}]"), format!("feature {f:?} is declared twice")));
+            problems.push(Problem::new(
+                tref,
+                format!("spec.features[{i}]"),
+                format!("feature {f:?} is declared twice"),
+            ));
         }
     }
     let mut duration = |field: &str, value: &str| match parse_duration(value) {
@@ -181,11 +242,26 @@ fn parse_policy(tref: &ObjectRef, t: &Tenant, problems: &mut Vec<Problem>, viola
     };
     let p = &spec.policy;
     let interval = duration("spec.policy.attestation.interval", &p.attestation.interval);
-    let grace = duration("spec.policy.attestation.gracePeriod", &p.attestation.grace_period);
-    let idle = p.session.idle_timeout.as_deref().map(|v| duration("spec.policy.session.idleTimeout", v));
-    let lifetime = p.session.max_lifetime.as_deref().map(|v| duration("spec.policy.session.maxLifetime", v));
+    let grace = duration(
+        "spec.policy.attestation.gracePeriod",
+        &p.attestation.grace_period,
+    );
+    let idle = p
+        .session
+        .idle_timeout
+        .as_deref()
+        .map(|v| duration("spec.policy.session.idleTimeout", v));
+    let lifetime = p
+        .session
+        .max_lifetime
+        .as_deref()
+        .map(|v| duration("spec.policy.session.maxLifetime", v));
     if interval == Some(0) {
-        problems.push(Problem::new(tref, "spec.policy.attestation.interval", "must be longer than zero"));
+        problems.push(Problem::new(
+            tref,
+            "spec.policy.attestation.interval",
+            "must be longer than zero",
+        ));
     }
     let mut login_methods = Vec::new();
     for (i, m) in p.login.methods.iter().enumerate() {
@@ -206,14 +282,22 @@ fn parse_policy(tref: &ObjectRef, t: &Tenant, problems: &mut Vec<Problem>, viola
         && let (Some(i), Some(l)) = (idle, life)
         && i > l
     {
-        problems.push(Problem::new(tref, "spec.policy.session.idleTimeout", "is longer than maxLifetime"));
+        problems.push(Problem::new(
+            tref,
+            "spec.policy.session.idleTimeout",
+            "is longer than maxLifetime",
+        ));
     }
     if problems.len() > before {
         return None;
     }
     let days = |secs: u64| secs.div_ceil(86_400) as i64;
     Some(ParsedPolicy {
-        rule: AttestationRule { interval_days: days(interval?), grace_days: days(grace?), on_overdue: p.attestation.on_overdue },
+        rule: AttestationRule {
+            interval_days: days(interval?),
+            grace_days: days(grace?),
+            on_overdue: p.attestation.on_overdue,
+        },
         idle: idle.flatten(),
         lifetime: lifetime.flatten(),
         login_methods,
@@ -232,23 +316,43 @@ fn resolve_integration<'a>(
     problems: &mut Vec<Problem>,
 ) -> Option<&'a Integration> {
     let Some(i) = ns.integrations.get(name).copied() else {
-        problems.push(Problem::new(tref, field, format!("Integration {name:?} does not exist in namespace {}", ns.name)));
+        problems.push(Problem::new(
+            tref,
+            field,
+            format!(
+                "Integration {name:?} does not exist in namespace {}",
+                ns.name
+            ),
+        ));
         return None;
     };
     if i.spec.tenant != tenant {
-        problems.push(Problem::new(tref, field, format!("Integration {name:?} belongs to tenant {:?}", i.spec.tenant)));
+        problems.push(Problem::new(
+            tref,
+            field,
+            format!("Integration {name:?} belongs to tenant {:?}", i.spec.tenant),
+        ));
         return None;
     }
     let fits = match role {
         TargetRole::Directory => matches!(i.spec.kind, IntegrationKind::Ldap),
-        TargetRole::Idp => matches!(i.spec.kind, IntegrationKind::Lemonldap | IntegrationKind::Keycloak),
-        TargetRole::Extranet => matches!(i.spec.kind, IntegrationKind::Scim | IntegrationKind::Webhook),
+        TargetRole::Idp => matches!(
+            i.spec.kind,
+            IntegrationKind::Lemonldap | IntegrationKind::Keycloak
+        ),
+        TargetRole::Extranet => matches!(
+            i.spec.kind,
+            IntegrationKind::Scim | IntegrationKind::Webhook
+        ),
     };
     if !fits {
         problems.push(Problem::new(
             tref,
             field,
-            format!("Integration {name:?} is of kind {}, which cannot serve as {role:?}", i.spec.kind.as_str()),
+            format!(
+                "Integration {name:?} is of kind {}, which cannot serve as {role:?}",
+                i.spec.kind.as_str()
+            ),
         ));
         return None;
     }
@@ -260,31 +364,55 @@ fn check_integration(i: &Integration, problems: &mut Vec<Problem>) -> bool {
     let iref = object_ref(Kind::Integration, i);
     let before = problems.len();
     if let Err(e) = parse_duration(&i.spec.sync.interval) {
-        problems.push(Problem::new(&iref, "spec.sync.interval", format!("{:?} {e}", i.spec.sync.interval)));
+        problems.push(Problem::new(
+            &iref,
+            "spec.sync.interval",
+            format!("{:?} {e}", i.spec.sync.interval),
+        ));
     }
     match (&i.spec.endpoint, i.spec.kind) {
-        (None, k) if k != IntegrationKind::ScimServer => problems.push(Problem::new(&iref, "spec.endpoint", "is required for this kind")),
+        (None, k) if k != IntegrationKind::ScimServer => problems.push(Problem::new(
+            &iref,
+            "spec.endpoint",
+            "is required for this kind",
+        )),
         (Some(e), _) => {
             let scheme_ok = match i.spec.kind {
                 IntegrationKind::Ldap => e.starts_with("ldap://") || e.starts_with("ldaps://"),
                 _ => e.starts_with("http://") || e.starts_with("https://"),
             };
             if !scheme_ok {
-                problems.push(Problem::new(&iref, "spec.endpoint", format!("{e:?} does not fit kind {}", i.spec.kind.as_str())));
+                problems.push(Problem::new(
+                    &iref,
+                    "spec.endpoint",
+                    format!("{e:?} does not fit kind {}", i.spec.kind.as_str()),
+                ));
             }
         }
         _ => {}
     }
     if i.spec.kind == IntegrationKind::Ldap {
         match &i.spec.ldap {
-            None => problems.push(Problem::new(&iref, "spec.ldap", "an ldap integration needs ldap.baseDN")),
+            None => problems.push(Problem::new(
+                &iref,
+                "spec.ldap",
+                "an ldap integration needs ldap.baseDN",
+            )),
             Some(l) => {
                 if l.base_dn.trim().is_empty() || !l.base_dn.contains('=') {
-                    problems.push(Problem::new(&iref, "spec.ldap.baseDN", format!("{:?} is not a DN", l.base_dn)));
+                    problems.push(Problem::new(
+                        &iref,
+                        "spec.ldap.baseDN",
+                        format!("{:?} is not a DN", l.base_dn),
+                    ));
                 }
                 for (attr, source) in &l.attributes {
                     if let Err(e) = check_attribute_source(source) {
-                        problems.push(Problem::new(&iref, format!("spec.ldap.attributes.{attr}"), e));
+                        problems.push(Problem::new(
+                            &iref,
+                            format!("spec.ldap.attributes.{attr}"),
+                            e,
+                        ));
                     }
                 }
             }
@@ -294,53 +422,110 @@ fn check_integration(i: &Integration, problems: &mut Vec<Problem>) -> bool {
         && let Some(v) = &w.full_state_interval
         && let Err(e) = parse_duration(v)
     {
-        problems.push(Problem::new(&iref, "spec.webhook.fullStateInterval", format!("{v:?} {e}")));
+        problems.push(Problem::new(
+            &iref,
+            "spec.webhook.fullStateInterval",
+            format!("{v:?} {e}"),
+        ));
     }
     problems.len() == before
 }
 
-fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, today: Date, out: &mut Compiled) {
+fn compile_tenant(
+    snap: &Snapshot,
+    ns: &Namespace,
+    name: &str,
+    tenant: &Tenant,
+    today: Date,
+    out: &mut Compiled,
+) {
     let tref = object_ref(Kind::Tenant, tenant);
     let policy = parse_policy(&tref, tenant, &mut out.problems, &mut out.violations);
-    let unreadable_unit_names: BTreeSet<String> =
-        snap.unreadable.iter().filter(|r| r.kind == Kind::OrgUnit && r.namespace == ns.name).map(|r| r.name.clone()).collect();
+    let unreadable_unit_names: BTreeSet<String> = snap
+        .unreadable
+        .iter()
+        .filter(|r| r.kind == Kind::OrgUnit && r.namespace == ns.name)
+        .map(|r| r.name.clone())
+        .collect();
     let (tree, tree_problems) = build_tree(&ns.name, name, &ns.units, &unreadable_unit_names);
     out.problems.extend(tree_problems);
 
-    let mut view = TenantView { object: tref.clone(), counts: TenantCounts::default(), units: vec![], grants: vec![], frozen: vec![] };
+    let mut view = TenantView {
+        object: tref.clone(),
+        counts: TenantCounts::default(),
+        units: vec![],
+        grants: vec![],
+        frozen: vec![],
+    };
     view.counts.org_units = (tree.units.len() + tree.broken.len()) as u32;
     for u in tree.units.values() {
-        view.units.push(UnitView { object: ObjectRef::new(Kind::OrgUnit, &ns.name, &u.name), path: u.path.clone(), depth: u.depth });
+        view.units.push(UnitView {
+            object: ObjectRef::new(Kind::OrgUnit, &ns.name, &u.name),
+            path: u.path.clone(),
+            depth: u.depth,
+        });
     }
     for b in &tree.broken {
-        view.frozen.push((ObjectRef::new(Kind::OrgUnit, &ns.name, b), "its place in the org tree is broken".into()));
+        view.frozen.push((
+            ObjectRef::new(Kind::OrgUnit, &ns.name, b),
+            "its place in the org tree is broken".into(),
+        ));
     }
 
     // A tenant whose policy cannot be read plans nothing at all (no guessing at defaults),
     // but its objects are still checked so that every error shows at once.
     let usable = policy.is_some();
     let policy = policy.unwrap_or_else(|| ParsedPolicy {
-        rule: AttestationRule { interval_days: 90, grace_days: 14, on_overdue: crate::api::OnOverdue::Report },
+        rule: AttestationRule {
+            interval_days: 90,
+            grace_days: 14,
+            on_overdue: crate::api::OnOverdue::Report,
+        },
         idle: None,
         lifetime: None,
         login_methods: vec![],
         country: tenant.spec.country.as_deref().and_then(Country::from_code),
     });
     if !usable {
-        view.frozen.push((tref.clone(), "the Tenant has errors; none of its targets is planned".into()));
+        view.frozen.push((
+            tref.clone(),
+            "the Tenant has errors; none of its targets is planned".into(),
+        ));
     }
 
     // Integrations serving this tenant, by role.
     let spec = &tenant.spec;
     let mut serving: Vec<(&Integration, TargetRole)> = Vec::new();
-    let wants = spec.integrations.directory.iter().map(|n| ("spec.integrations.directory".to_string(), n, TargetRole::Directory))
-        .chain(spec.integrations.idp.iter().map(|n| ("spec.integrations.idp".to_string(), n, TargetRole::Idp)))
-        .chain(spec.integrations.extranet.iter().enumerate().map(|(i, n)| (format!("spec.integrations.extranet[{i}]"), n, TargetRole::Extranet)));
+    let wants = spec
+        .integrations
+        .directory
+        .iter()
+        .map(|n| {
+            (
+                "spec.integrations.directory".to_string(),
+                n,
+                TargetRole::Directory,
+            )
+        })
+        .chain(
+            spec.integrations
+                .idp
+                .iter()
+                .map(|n| ("spec.integrations.idp".to_string(), n, TargetRole::Idp)),
+        )
+        .chain(spec.integrations.extranet.iter().enumerate().map(|(i, n)| {
+            (
+                format!("spec.integrations.extranet[{i}]"),
+                n,
+                TargetRole::Extranet,
+            )
+        }));
     for (field, iname, role) in wants {
         if snap.is_unreadable(Kind::Integration, &ns.name, iname) {
             continue; // it carries its own error
         }
-        if let Some(i) = resolve_integration(ns, &tref, name, &field, iname, role, &mut out.problems)
+        if let Some(i) =
+            resolve_integration(ns, &tref, name, &field, iname, role, &mut out.problems)
             && check_integration(i, &mut out.problems)
         {
             serving.push((i, role));
@@ -367,34 +552,68 @@ fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, 
         let gs = &g.spec;
         let p = &gs.person;
         if p.given_name.trim().is_empty() {
-            out.problems.push(Problem::new(&gref, "spec.person.givenName", "must not be empty"));
+            out.problems.push(Problem::new(
+                &gref,
+                "spec.person.givenName",
+                "must not be empty",
+            ));
         }
         if p.family_name.trim().is_empty() {
-            out.problems.push(Problem::new(&gref, "spec.person.familyName", "must not be empty"));
+            out.problems.push(Problem::new(
+                &gref,
+                "spec.person.familyName",
+                "must not be empty",
+            ));
         }
         let email = p.email.trim().to_string();
         if let Err(e) = validate_email(&email) {
-            out.problems.push(Problem::new(&gref, "spec.person.email", format!("{email:?} {e}")));
+            out.problems.push(Problem::new(
+                &gref,
+                "spec.person.email",
+                format!("{email:?} {e}"),
+            ));
         } else if let Some(other) = seen_email.insert(email.to_lowercase(), gname) {
-            out.problems.push(Problem::new(&gref, "spec.person.email", format!("duplicate person: {email:?} is already the e-mail of UserGrant {other}")));
+            out.problems.push(Problem::new(
+                &gref,
+                "spec.person.email",
+                format!("duplicate person: {email:?} is already the e-mail of UserGrant {other}"),
+            ));
         }
         if let Some(e) = p.employee_number.as_deref().filter(|e| !e.is_empty())
             && let Some(other) = seen_employee.insert(e, gname)
         {
-            out.problems.push(Problem::new(&gref, "spec.person.employeeNumber", format!("duplicate person: {e:?} is already the employee number of UserGrant {other}")));
+            out.problems.push(Problem::new(
+                &gref,
+                "spec.person.employeeNumber",
+                format!(
+                    "duplicate person: {e:?} is already the employee number of UserGrant {other}"
+                ),
+            ));
         }
         if let Some(h) = p.hsa_id.as_deref() {
             if let Err(e) = validate_identifier(crate::api::IdentifierScheme::HsaId, h) {
-                out.problems.push(Problem::new(&gref, "spec.person.hsaId", format!("{h:?} {e}")));
+                out.problems.push(Problem::new(
+                    &gref,
+                    "spec.person.hsaId",
+                    format!("{h:?} {e}"),
+                ));
             } else if let Some(other) = seen_hsa.insert(h, gname) {
-                out.problems.push(Problem::new(&gref, "spec.person.hsaId", format!("duplicate person: {h:?} is already the HSA-id of UserGrant {other}")));
+                out.problems.push(Problem::new(
+                    &gref,
+                    "spec.person.hsaId",
+                    format!("duplicate person: {h:?} is already the HSA-id of UserGrant {other}"),
+                ));
             }
         }
         let phone = match p.phone.as_deref() {
             Some(ph) => match normalise_phone(ph, policy.country) {
                 Ok(n) => Some(n),
                 Err(e) => {
-                    out.problems.push(Problem::new(&gref, "spec.person.phone", format!("{ph:?} {e}")));
+                    out.problems.push(Problem::new(
+                        &gref,
+                        "spec.person.phone",
+                        format!("{ph:?} {e}"),
+                    ));
                     None
                 }
             },
@@ -404,11 +623,22 @@ fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, 
             None => None,
             Some(r) => match snap.secret(&ns.name, &r.secret_name).map(|s| s.get(&r.key)) {
                 None => {
-                    out.problems.push(Problem::new(&gref, "spec.person.nationalIdRef", format!("Secret {:?} does not exist in namespace {}", r.secret_name, ns.name)));
+                    out.problems.push(Problem::new(
+                        &gref,
+                        "spec.person.nationalIdRef",
+                        format!(
+                            "Secret {:?} does not exist in namespace {}",
+                            r.secret_name, ns.name
+                        ),
+                    ));
                     None
                 }
                 Some(None) => {
-                    out.problems.push(Problem::new(&gref, "spec.person.nationalIdRef", format!("Secret {:?} has no key {:?}", r.secret_name, r.key)));
+                    out.problems.push(Problem::new(
+                        &gref,
+                        "spec.person.nationalIdRef",
+                        format!("Secret {:?} has no key {:?}", r.secret_name, r.key),
+                    ));
                     None
                 }
                 Some(Some(value)) => {
@@ -430,38 +660,88 @@ fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, 
         };
         for (i, r) in gs.roles.iter().enumerate() {
             if !spec.roles.iter().any(|d| &d.name == r) {
-                out.problems.push(Problem::new(&gref, format!("spec.roles[{i}]"), format!("role {r:?} is not declared on Tenant {name} (declared: {})", names(spec.roles.iter().map(|r| r.name.as_str())))));
+                out.problems.push(Problem::new(
+                    &gref,
+                    format!("spec.roles[{i}]"),
+                    format!(
+                        "role {r:?} is not declared on Tenant {name} (declared: {})",
+                        names(spec.roles.iter().map(|r| r.name.as_str()))
+                    ),
+                ));
             }
         }
         for (i, f) in gs.features.iter().enumerate() {
             if !spec.features.contains(f) {
-                out.problems.push(Problem::new(&gref, format!("spec.features[{i}]"), format!("feature {f:?} is not declared on Tenant {name} (declared: {})", names(spec.features.iter().map(String::as_str)))));
+                out.problems.push(Problem::new(
+                    &gref,
+                    format!("spec.features[{i}]"),
+                    format!(
+                        "feature {f:?} is not declared on Tenant {name} (declared: {})",
+                        names(spec.features.iter().map(String::as_str))
+                    ),
+                ));
             }
         }
         for (i, grp) in gs.groups.iter().enumerate() {
             if grp.trim().is_empty() || grp.contains(',') || grp.contains('=') {
-                out.problems.push(Problem::new(&gref, format!("spec.groups[{i}]"), format!("{grp:?} is not a group name")));
+                out.problems.push(Problem::new(
+                    &gref,
+                    format!("spec.groups[{i}]"),
+                    format!("{grp:?} is not a group name"),
+                ));
             }
         }
         if let (Some(from), Some(until)) = (gs.valid_from, gs.valid_until)
             && until < from
         {
-            out.problems.push(Problem::new(&gref, "spec.validUntil", format!("{until} is before validFrom {from}")));
+            out.problems.push(Problem::new(
+                &gref,
+                "spec.validUntil",
+                format!("{until} is before validFrom {from}"),
+            ));
         }
         if let Some(a) = &gs.attestation {
             if a.last_attested > today {
-                out.problems.push(Problem::new(&gref, "spec.attestation.lastAttested", format!("{} is in the future", a.last_attested)));
+                out.problems.push(Problem::new(
+                    &gref,
+                    "spec.attestation.lastAttested",
+                    format!("{} is in the future", a.last_attested),
+                ));
             }
             if a.attested_by.trim().is_empty() {
-                out.problems.push(Problem::new(&gref, "spec.attestation.attestedBy", "must say who attested"));
+                out.problems.push(Problem::new(
+                    &gref,
+                    "spec.attestation.attestedBy",
+                    "must say who attested",
+                ));
             }
         }
-        let home = unit_of(ns, &tree, name, &gref, "spec.unit", &gs.unit, &unreadable_unit_names, &mut out.problems);
+        let home = unit_of(
+            ns,
+            &tree,
+            name,
+            &gref,
+            "spec.unit",
+            &gs.unit,
+            &unreadable_unit_names,
+            &mut out.problems,
+        );
         let mut expanded = BTreeSet::new();
         let mut scopes_ok = true;
         for (i, s) in gs.scopes.iter().enumerate() {
-            match unit_of(ns, &tree, name, &gref, &format!("spec.scopes[{i}].unit"), &s.unit, &unreadable_unit_names, &mut out.problems) {
-                Some(u) if s.include_descendants => expanded.extend(tree.subtree(&u.name).into_iter().map(String::from)),
+            match unit_of(
+                ns,
+                &tree,
+                name,
+                &gref,
+                &format!("spec.scopes[{i}].unit"),
+                &s.unit,
+                &unreadable_unit_names,
+                &mut out.problems,
+            ) {
+                Some(u) if s.include_descendants => {
+                    expanded.extend(tree.subtree(&u.name).into_iter().map(String::from))
+                }
                 Some(u) => {
                     expanded.insert(u.name.clone());
                 }
@@ -472,11 +752,19 @@ fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, 
         let has_errors = out.problems.len() > before;
         let Some(home) = home.filter(|_| scopes_ok && !has_errors) else {
             frozen_people.insert(gname.to_string());
-            let why = if has_errors { "the UserGrant has errors" } else { "it refers to a unit whose place in the org tree is broken" };
+            let why = if has_errors {
+                "the UserGrant has errors"
+            } else {
+                "it refers to a unit whose place in the org tree is broken"
+            };
             view.frozen.push((gref, why.into()));
             continue;
         };
-        let created = g.metadata.creation_timestamp.as_ref().map(|t| t.0.to_zoned(jiff::tz::TimeZone::UTC).date());
+        let created = g
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.to_zoned(jiff::tz::TimeZone::UTC).date());
         let mut life = lifecycle(gs, created, policy.rule, today);
         if gs.shared && shared_forbidden {
             out.violations.push(Violation {
@@ -501,7 +789,11 @@ fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, 
             LifecycleState::Expired => view.counts.expired += 1,
             LifecycleState::Revoked => view.counts.revoked += 1,
         }
-        view.grants.push(GrantView { object: gref.clone(), unit: home.name.clone(), lifecycle: life.clone() });
+        view.grants.push(GrantView {
+            object: gref.clone(),
+            unit: home.name.clone(),
+            lifecycle: life.clone(),
+        });
         resolved.push(ResolvedGrant {
             name: gname,
             source: gref,
@@ -516,15 +808,29 @@ fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, 
     }
 
     // Administrators: at least minAdmins active holders of each admin role.
-    let admin_roles: Vec<&str> = spec.roles.iter().filter(|r| r.admin).map(|r| r.name.as_str()).collect();
+    let admin_roles: Vec<&str> = spec
+        .roles
+        .iter()
+        .filter(|r| r.admin)
+        .map(|r| r.name.as_str())
+        .collect();
     let active_admins: BTreeSet<&str> = resolved
         .iter()
-        .filter(|g| g.has_access() && g.spec.roles.iter().any(|r| admin_roles.contains(&r.as_str())))
+        .filter(|g| {
+            g.has_access()
+                && g.spec
+                    .roles
+                    .iter()
+                    .any(|r| admin_roles.contains(&r.as_str()))
+        })
         .map(|g| g.name)
         .collect();
     view.counts.admins = active_admins.len() as u32;
     for role in &admin_roles {
-        let holders = resolved.iter().filter(|g| g.has_access() && g.spec.roles.iter().any(|r| r == role)).count() as u32;
+        let holders = resolved
+            .iter()
+            .filter(|g| g.has_access() && g.spec.roles.iter().any(|r| r == role))
+            .count() as u32;
         if holders < spec.policy.min_admins {
             out.violations.push(Violation {
                 object: tref.clone(),
@@ -539,9 +845,23 @@ fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, 
         return;
     }
     // Grants and units that could not be read at all: frozen as well.
-    let unreadable_people: Vec<String> = snap.unreadable.iter().filter(|r| r.kind == Kind::UserGrant && r.namespace == ns.name).map(|r| r.name.clone()).collect();
-    let unreadable_units: Vec<String> = snap.unreadable.iter().filter(|r| r.kind == Kind::OrgUnit && r.namespace == ns.name).map(|r| r.name.clone()).collect();
-    for r in snap.unreadable.iter().filter(|r| r.namespace == ns.name && matches!(r.kind, Kind::UserGrant | Kind::OrgUnit)) {
+    let unreadable_people: Vec<String> = snap
+        .unreadable
+        .iter()
+        .filter(|r| r.kind == Kind::UserGrant && r.namespace == ns.name)
+        .map(|r| r.name.clone())
+        .collect();
+    let unreadable_units: Vec<String> = snap
+        .unreadable
+        .iter()
+        .filter(|r| r.kind == Kind::OrgUnit && r.namespace == ns.name)
+        .map(|r| r.name.clone())
+        .collect();
+    for r in snap
+        .unreadable
+        .iter()
+        .filter(|r| r.namespace == ns.name && matches!(r.kind, Kind::UserGrant | Kind::OrgUnit))
+    {
         view.frozen.push((r.clone(), "it could not be read".into()));
     }
     frozen_people.extend(unreadable_people);
@@ -556,16 +876,38 @@ fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, 
     };
     for (integ, role) in serving {
         let objects = match integ.spec.kind {
-            IntegrationKind::Ldap => build_directory(&ctx, &resolved, integ.spec.ldap.as_ref().expect("checked")),
-            IntegrationKind::Scim => build_scim(&ctx, &resolved, &integ.spec.scim.clone().unwrap_or_default()),
+            IntegrationKind::Ldap => {
+                build_directory(&ctx, &resolved, integ.spec.ldap.as_ref().expect("checked"))
+            }
+            IntegrationKind::Scim => build_scim(
+                &ctx,
+                &resolved,
+                &integ.spec.scim.clone().unwrap_or_default(),
+            ),
             IntegrationKind::Webhook => build_webhook(&ctx, &resolved),
-            IntegrationKind::Lemonldap => build_idp(&ctx, &resolved, &integ.spec.lemonldap.clone().unwrap_or_default()),
-            IntegrationKind::Keycloak => build_idp(&ctx, &resolved, &integ.spec.keycloak.clone().unwrap_or_default()),
+            IntegrationKind::Lemonldap => build_idp(
+                &ctx,
+                &resolved,
+                &integ.spec.lemonldap.clone().unwrap_or_default(),
+            ),
+            IntegrationKind::Keycloak => build_idp(
+                &ctx,
+                &resolved,
+                &integ.spec.keycloak.clone().unwrap_or_default(),
+            ),
             IntegrationKind::ScimServer => continue,
         };
-        let mut frozen: BTreeSet<ObjectKey> = frozen_people.iter().map(|p| ObjectKey::new(ObjectKind::Person, p)).collect();
+        let mut frozen: BTreeSet<ObjectKey> = frozen_people
+            .iter()
+            .map(|p| ObjectKey::new(ObjectKind::Person, p))
+            .collect();
         if role == TargetRole::Directory {
-            frozen.extend(tree.broken.iter().chain(&unreadable_units).map(|u| ObjectKey::new(ObjectKind::Unit, u)));
+            frozen.extend(
+                tree.broken
+                    .iter()
+                    .chain(&unreadable_units)
+                    .map(|u| ObjectKey::new(ObjectKind::Unit, u)),
+            );
         }
         out.targets.push(DesiredTarget {
             integration: object_ref(Kind::Integration, integ),
@@ -583,7 +925,11 @@ fn compile_tenant(snap: &Snapshot, ns: &Namespace, name: &str, tenant: &Tenant, 
 
 fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
     let v: Vec<&str> = it.collect();
-    if v.is_empty() { "none".into() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// Resolves a unit reference of a grant. Reports missing units and units of another tenant;
@@ -606,8 +952,19 @@ fn unit_of<'t>(
         return None;
     }
     match ns.units.get(unit) {
-        Some(u) => problems.push(Problem::new(gref, field, format!("OrgUnit {unit:?} belongs to tenant {:?}, not {tenant:?}", u.spec.tenant))),
-        None => problems.push(Problem::new(gref, field, format!("OrgUnit {unit:?} does not exist in namespace {}", ns.name))),
+        Some(u) => problems.push(Problem::new(
+            gref,
+            field,
+            format!(
+                "OrgUnit {unit:?} belongs to tenant {:?}, not {tenant:?}",
+                u.spec.tenant
+            ),
+        )),
+        None => problems.push(Problem::new(
+            gref,
+            field,
+            format!("OrgUnit {unit:?} does not exist in namespace {}", ns.name),
+        )),
     }
     None
 }

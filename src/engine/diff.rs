@@ -8,25 +8,46 @@ use super::state::{DesiredTarget, MEMBER_ATTR, Object, ObjectKind, ObservedState
 
 /// `confirmed_deletions`: how many person deletions someone has confirmed past the
 /// threshold (`--confirm-deletions`, or the operator's annotation).
-pub fn diff(desired: &DesiredTarget, actual: &ObservedState, baseline: Baseline, confirmed_deletions: u32) -> TargetPlan {
-    let frozen_people: BTreeSet<&str> =
-        desired.frozen.iter().filter(|k| k.kind == ObjectKind::Person).map(|k| k.id.as_str()).collect();
+/// Takes the desired state by value: its objects move into the plan's creates.
+pub fn diff(
+    desired: DesiredTarget,
+    actual: &ObservedState,
+    baseline: Baseline,
+    confirmed_deletions: u32,
+) -> TargetPlan {
+    let mut deletes = Vec::new();
+    for (key, have) in &actual.objects {
+        if !desired.objects.contains_key(key) && !desired.frozen.contains(key) {
+            deletes.push(Op::Delete {
+                key: key.clone(),
+                depth: have.depth,
+                source: have.source.clone(),
+            });
+        }
+    }
+    let frozen_people: BTreeSet<&str> = desired
+        .frozen
+        .iter()
+        .filter(|k| k.kind == ObjectKind::Person)
+        .map(|k| k.id.as_str())
+        .collect();
     let mut ops = Vec::new();
     let mut unchanged = 0;
-    for (key, want) in &desired.objects {
-        if desired.frozen.contains(key) {
+    for (key, want) in desired.objects {
+        if desired.frozen.contains(&key) {
             continue;
         }
-        match actual.objects.get(key) {
-            None => ops.push(Op::Create { object: want.clone() }),
+        match actual.objects.get(&key) {
+            None => ops.push(Op::Create { object: want }),
             Some(have) => {
-                let changes = attr_changes(want, have, &frozen_people);
-                let moved = (want.parent != have.parent).then(|| (have.parent.clone(), want.parent.clone()));
+                let changes = attr_changes(&want, have, &frozen_people);
+                let moved = (want.parent != have.parent)
+                    .then(|| (have.parent.clone(), want.parent.clone()));
                 if changes.is_empty() && moved.is_none() {
                     unchanged += 1;
                 } else {
                     ops.push(Op::Update {
-                        key: key.clone(),
+                        key,
                         source: want.source.clone(),
                         depth: want.depth,
                         moved_from: moved.as_ref().map(|m| m.0.clone()),
@@ -37,22 +58,24 @@ pub fn diff(desired: &DesiredTarget, actual: &ObservedState, baseline: Baseline,
             }
         }
     }
-    let mut deletes = Vec::new();
-    for (key, have) in &actual.objects {
-        if !desired.objects.contains_key(key) && !desired.frozen.contains(key) {
-            deletes.push(Op::Delete { key: key.clone(), depth: have.depth, source: have.source.clone() });
-        }
-    }
     ops.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
     deletes.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
 
     // The deletion guard: past either threshold, every deletion of this target is held.
-    let people_now = actual.objects.keys().filter(|k| k.kind == ObjectKind::Person).count() as u64;
-    let person_deletes = deletes.iter().filter(|o| o.key().kind == ObjectKind::Person).count() as u64;
+    let people_now = actual
+        .objects
+        .keys()
+        .filter(|k| k.kind == ObjectKind::Person)
+        .count() as u64;
+    let person_deletes = deletes
+        .iter()
+        .filter(|o| o.key().kind == ObjectKind::Person)
+        .count() as u64;
     let policy = &desired.deletion;
     let over_count = person_deletes > u64::from(policy.max_per_sync);
     // One deletion is never a mass deletion, however small the target.
-    let over_percent = person_deletes > 1 && person_deletes * 100 > u64::from(policy.max_percent) * people_now;
+    let over_percent =
+        person_deletes > 1 && person_deletes * 100 > u64::from(policy.max_percent) * people_now;
     let mut held = Vec::new();
     let mut held_reason = None;
     if (over_count || over_percent) && u64::from(confirmed_deletions) < person_deletes {
@@ -67,8 +90,8 @@ pub fn diff(desired: &DesiredTarget, actual: &ObservedState, baseline: Baseline,
     }
 
     TargetPlan {
-        integration: desired.integration.clone(),
-        tenant: desired.tenant.clone(),
+        integration: desired.integration,
+        tenant: desired.tenant,
         kind: desired.kind,
         role: desired.role,
         management: desired.management,
@@ -85,7 +108,8 @@ pub fn diff(desired: &DesiredTarget, actual: &ObservedState, baseline: Baseline,
 /// Attribute differences, treating every attribute as a set. Group members who are frozen
 /// people keep their membership as it is.
 fn attr_changes(want: &Object, have: &Object, frozen_people: &BTreeSet<&str>) -> Vec<Change> {
-    let names: BTreeSet<&String> = want.attrs.keys().chain(have.attrs.keys()).collect();
+    let names: BTreeSet<&super::state::AttrName> =
+        want.attrs.keys().chain(have.attrs.keys()).collect();
     let mut out = Vec::new();
     for name in names {
         let mut desired: BTreeSet<&String> = want.attrs.get(name).into_iter().flatten().collect();
@@ -95,7 +119,7 @@ fn attr_changes(want: &Object, have: &Object, frozen_people: &BTreeSet<&str>) ->
         }
         if desired != actual {
             out.push(Change {
-                attr: name.clone(),
+                attr: name.to_string(),
                 desired: desired.into_iter().cloned().collect(),
                 actual: actual.into_iter().cloned().collect(),
                 sensitive: want.sensitive.contains(name) || have.sensitive.contains(name),

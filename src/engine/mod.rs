@@ -28,19 +28,46 @@ pub type Observation = Result<ObservedState, String>;
 
 /// compile's output plus what was observed → the plan. Targets that could not be read are
 /// planned against an empty baseline, and the plan says so.
-pub fn make_plan(compiled: Compiled, observed: &BTreeMap<ObjectRef, Observation>, confirmed: &BTreeMap<ObjectRef, u32>) -> Plan {
+pub fn make_plan(
+    compiled: Compiled,
+    observed: &BTreeMap<ObjectRef, Observation>,
+    confirmed: &BTreeMap<ObjectRef, u32>,
+) -> Plan {
     let empty = ObservedState::default();
-    let targets = compiled
+    // Targets are independent: diff them on every core.
+    let slots: Vec<std::sync::Mutex<Option<DesiredTarget>>> = compiled
         .targets
-        .iter()
-        .map(|t| {
-            let (actual, baseline) = match observed.get(&t.integration) {
-                Some(Ok(state)) => (state, Baseline::Live),
-                Some(Err(reason)) => (&empty, Baseline::Empty { reason: reason.clone() }),
-                None => (&empty, Baseline::Empty { reason: "offline: targets were not read".into() }),
-            };
-            diff(t, actual, baseline, confirmed.get(&t.integration).copied().unwrap_or(0))
-        })
+        .into_iter()
+        .map(|t| std::sync::Mutex::new(Some(t)))
         .collect();
-    Plan::new(compiled.tenants, targets, compiled.problems, compiled.violations)
+    let targets = crate::par::map_ordered(&slots, |slot| {
+        let t = slot
+            .lock()
+            .expect("one worker per slot")
+            .take()
+            .expect("each target is diffed once");
+        let (actual, baseline) = match observed.get(&t.integration) {
+            Some(Ok(state)) => (state, Baseline::Live),
+            Some(Err(reason)) => (
+                &empty,
+                Baseline::Empty {
+                    reason: reason.clone(),
+                },
+            ),
+            None => (
+                &empty,
+                Baseline::Empty {
+                    reason: "offline: targets were not read".into(),
+                },
+            ),
+        };
+        let confirmed = confirmed.get(&t.integration).copied().unwrap_or(0);
+        diff(t, actual, baseline, confirmed)
+    });
+    Plan::new(
+        compiled.tenants,
+        targets,
+        compiled.problems,
+        compiled.violations,
+    )
 }

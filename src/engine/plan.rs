@@ -168,7 +168,12 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(tenants: Vec<TenantView>, targets: Vec<TargetPlan>, errors: Vec<Problem>, policy_violations: Vec<Violation>) -> Self {
+    pub fn new(
+        tenants: Vec<TenantView>,
+        targets: Vec<TargetPlan>,
+        errors: Vec<Problem>,
+        policy_violations: Vec<Violation>,
+    ) -> Self {
         let mut summary = Counts::default();
         for t in &targets {
             if t.management == ManagementMode::Enforce {
@@ -177,7 +182,13 @@ impl Plan {
                 summary.held += t.held.len();
             }
         }
-        Self { tenants, targets, errors, policy_violations, summary }
+        Self {
+            tenants,
+            targets,
+            errors,
+            policy_violations,
+            summary,
+        }
     }
 
     /// 1 on any error, 2 when applying would change something, 0 otherwise.
@@ -195,6 +206,14 @@ impl Plan {
         serde_json::to_string_pretty(self).expect("plans serialise")
     }
 
+    /// Compact JSON, streamed: a plan of 100,000 people is large.
+    pub fn write_json(&self, w: impl std::io::Write) -> std::io::Result<()> {
+        let mut w = std::io::BufWriter::new(w);
+        serde_json::to_writer(&mut w, self)?;
+        std::io::Write::write_all(&mut w, b"\n")?;
+        std::io::Write::flush(&mut w)
+    }
+
     /// The plan for people. `detail` lists every attribute of new objects.
     pub fn render_text(&self, detail: bool) -> String {
         let mut s = String::new();
@@ -203,7 +222,17 @@ impl Plan {
             let _ = writeln!(
                 s,
                 "{}: {} people ({} active, {} pending, {} suspended, {} expired, {} revoked), {} units, {} admins; attestation: {} due, {} overdue",
-                t.object, c.user_grants, c.active, c.pending, c.suspended, c.expired, c.revoked, c.org_units, c.admins, c.attestation_due, c.attestation_overdue
+                t.object,
+                c.user_grants,
+                c.active,
+                c.pending,
+                c.suspended,
+                c.expired,
+                c.revoked,
+                c.org_units,
+                c.admins,
+                c.attestation_due,
+                c.attestation_overdue
             );
             for (obj, why) in &t.frozen {
                 let _ = writeln!(s, "  unchanged because of errors: {obj} ({why})");
@@ -220,7 +249,12 @@ impl Plan {
                 ManagementMode::Observe => "Observe: reported only, nothing will be changed",
             };
             let role = format!("{:?}", tp.role).to_lowercase();
-            let _ = writeln!(s, "{} ({} {role}) [{mode}] {baseline}", tp.integration, tp.kind.as_str());
+            let _ = writeln!(
+                s,
+                "{} ({} {role}) [{mode}] {baseline}",
+                tp.integration,
+                tp.kind.as_str()
+            );
             for op in &tp.ops {
                 render_op(&mut s, op, detail, "  ");
             }
@@ -239,7 +273,11 @@ impl Plan {
                 c.delete,
                 c.held,
                 tp.unchanged,
-                if tp.frozen > 0 { format!(", {} frozen by errors", tp.frozen) } else { String::new() }
+                if tp.frozen > 0 {
+                    format!(", {} frozen by errors", tp.frozen)
+                } else {
+                    String::new()
+                }
             );
         }
         if !self.policy_violations.is_empty() {
@@ -249,7 +287,11 @@ impl Plan {
             }
         }
         if !self.errors.is_empty() {
-            let _ = writeln!(s, "\nErrors ({}): objects with errors are left as they are downstream", self.errors.len());
+            let _ = writeln!(
+                s,
+                "\nErrors ({}): objects with errors are left as they are downstream",
+                self.errors.len()
+            );
             for e in &self.errors {
                 let _ = writeln!(s, "  error: {e}");
             }
@@ -258,7 +300,11 @@ impl Plan {
         let _ = writeln!(
             s,
             "\nPlan: {} to create, {} to update, {} to delete, {} held across {} targets.",
-            c.create, c.update, c.delete, c.held, self.targets.len()
+            c.create,
+            c.update,
+            c.delete,
+            c.held,
+            self.targets.len()
         );
         s
     }
@@ -268,9 +314,26 @@ fn render_op(s: &mut String, op: &Op, detail: bool, indent: &str) {
     match op {
         Op::Create { object } => {
             let label = match object.key.kind {
-                ObjectKind::Group => format!("({} members)", object.attrs.get(super::state::MEMBER_ATTR).map_or(0, Vec::len)),
-                ObjectKind::Client => format!("login: {}", object.attrs.get("loginMethods").map(|m| m.join(", ")).unwrap_or_default()),
-                _ => ["cn", "displayName", "userName", "email", "description"].iter().find_map(|a| object.get(a)).unwrap_or("").to_string(),
+                ObjectKind::Group => format!(
+                    "({} members)",
+                    object
+                        .attrs
+                        .get(super::state::MEMBER_ATTR)
+                        .map_or(0, Vec::len)
+                ),
+                ObjectKind::Client => format!(
+                    "login: {}",
+                    object
+                        .attrs
+                        .get("loginMethods")
+                        .map(|m| m.join(", "))
+                        .unwrap_or_default()
+                ),
+                _ => ["cn", "displayName", "userName", "email", "description"]
+                    .iter()
+                    .find_map(|a| object.get(a))
+                    .unwrap_or("")
+                    .to_string(),
             };
             let place = match object.parent.as_deref() {
                 Some(super::state::DISABLED_PARENT) => " in the disabled branch".to_string(),
@@ -284,13 +347,30 @@ fn render_op(s: &mut String, op: &Op, detail: bool, indent: &str) {
                 }
             }
         }
-        Op::Update { key, moved_from, moved_to, changes, .. } => {
+        Op::Update {
+            key,
+            moved_from,
+            moved_to,
+            changes,
+            ..
+        } => {
             let _ = writeln!(s, "{indent}~ {key}");
             if let (Some(from), Some(to)) = (moved_from, moved_to) {
-                let _ = writeln!(s, "{indent}    moved: {} → {}", from.as_deref().unwrap_or("(top)"), to.as_deref().unwrap_or("(top)"));
+                let _ = writeln!(
+                    s,
+                    "{indent}    moved: {} → {}",
+                    from.as_deref().unwrap_or("(top)"),
+                    to.as_deref().unwrap_or("(top)")
+                );
             }
             for c in changes {
-                let _ = writeln!(s, "{indent}    {}: {} → {}", c.attr, show_values(c.sensitive, &c.actual), show_values(c.sensitive, &c.desired));
+                let _ = writeln!(
+                    s,
+                    "{indent}    {}: {} → {}",
+                    c.attr,
+                    show_values(c.sensitive, &c.actual),
+                    show_values(c.sensitive, &c.desired)
+                );
             }
         }
         Op::Delete { key, .. } => {
@@ -308,16 +388,24 @@ pub fn apply_in_memory(actual: &ObservedState, plan: &TargetPlan) -> ObservedSta
             Op::Create { object } => {
                 out.objects.insert(object.key.clone(), object.clone());
             }
-            Op::Update { key, moved_to, changes, .. } => {
-                let o = out.objects.entry(key.clone()).or_insert_with(|| Object::new(key.kind, key.id.clone()));
+            Op::Update {
+                key,
+                moved_to,
+                changes,
+                ..
+            } => {
+                let o = out
+                    .objects
+                    .entry(key.clone())
+                    .or_insert_with(|| Object::new(key.kind, key.id.clone()));
                 if let Some(to) = moved_to {
                     o.parent = to.clone();
                 }
                 for c in changes {
                     if c.desired.is_empty() {
-                        o.attrs.remove(&c.attr);
+                        o.attrs.remove(c.attr.as_str());
                     } else {
-                        o.attrs.insert(c.attr.clone(), c.desired.clone());
+                        o.attrs.insert(c.attr.clone().into(), c.desired.clone());
                     }
                 }
             }

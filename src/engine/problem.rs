@@ -35,7 +35,11 @@ pub struct ObjectRef {
 
 impl ObjectRef {
     pub fn new(kind: Kind, namespace: &str, name: &str) -> Self {
-        Self { kind, namespace: namespace.to_string(), name: name.to_string() }
+        Self {
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
     }
 }
 
@@ -59,7 +63,12 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(object: &ObjectRef, field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { origin: None, object: Some(object.clone()), field: field.into(), reason: reason.into() }
+        Self {
+            origin: None,
+            object: Some(object.clone()),
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }
 

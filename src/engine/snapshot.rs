@@ -19,7 +19,9 @@ impl SecretData {
 
 impl fmt::Debug for SecretData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.0.keys().map(|k| format!("{k}: <redacted>"))).finish()
+        f.debug_set()
+            .entries(self.0.keys().map(|k| format!("{k}: <redacted>")))
+            .finish()
     }
 }
 
@@ -44,7 +46,8 @@ impl Snapshot {
     }
 
     pub fn is_unreadable(&self, kind: Kind, namespace: &str, name: &str) -> bool {
-        self.unreadable.contains(&ObjectRef::new(kind, namespace, name))
+        self.unreadable
+            .contains(&ObjectRef::new(kind, namespace, name))
     }
 
     pub fn secret(&self, namespace: &str, name: &str) -> Option<&SecretData> {
@@ -55,10 +58,17 @@ impl Snapshot {
 /// The (namespace, name) of any resource, with `default` for a missing namespace.
 pub fn ns_name<K: kube::Resource>(obj: &K) -> (String, String) {
     let meta = obj.meta();
-    (meta.namespace.clone().unwrap_or_else(|| "default".into()), meta.name.clone().unwrap_or_default())
+    (
+        meta.namespace.clone().unwrap_or_else(|| "default".into()),
+        meta.name.clone().unwrap_or_default(),
+    )
 }
 
 pub fn object_ref<K: kube::Resource>(kind: Kind, obj: &K) -> ObjectRef {
     let (ns, name) = ns_name(obj);
-    ObjectRef { kind, namespace: ns, name }
+    ObjectRef {
+        kind,
+        namespace: ns,
+        name,
+    }
 }

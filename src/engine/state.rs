@@ -1,6 +1,7 @@
 //! The downstream state model shared by every target: objects with target-native attribute
 //! names, so that one `diff` serves LDAP, SCIM, webhooks and IdPs alike.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -39,7 +40,10 @@ pub struct ObjectKey {
 
 impl ObjectKey {
     pub fn new(kind: ObjectKind, id: impl Into<String>) -> Self {
-        Self { kind, id: id.into() }
+        Self {
+            kind,
+            id: id.into(),
+        }
     }
 }
 
@@ -57,6 +61,9 @@ pub const MEMBER_ATTR: &str = "member";
 /// appears in a Kubernetes name, so this cannot clash with a unit.
 pub const DISABLED_PARENT: &str = ":disabled";
 
+/// An attribute name: usually a literal, so no allocation per object.
+pub type AttrName = Cow<'static, str>;
+
 /// One downstream object as accord wants it or found it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Object {
@@ -67,9 +74,9 @@ pub struct Object {
     /// Depth in the unit tree, for ordering creates parent-first.
     pub depth: u32,
     /// Target-native attribute names → values, sorted; an empty list means absent.
-    pub attrs: BTreeMap<String, Vec<String>>,
+    pub attrs: BTreeMap<AttrName, Vec<String>>,
     /// Attributes whose values never leave the process (national identity numbers).
-    pub sensitive: BTreeSet<String>,
+    pub sensitive: BTreeSet<AttrName>,
     /// The input object that wants this one, for per-resource status.
     pub source: Option<ObjectRef>,
 }
@@ -78,7 +85,7 @@ pub struct Object {
 impl Serialize for Object {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let attrs: BTreeMap<&String, serde_json::Value> = self
+        let attrs: BTreeMap<&AttrName, serde_json::Value> = self
             .attrs
             .iter()
             .map(|(k, v)| {
@@ -116,15 +123,15 @@ impl Object {
     }
 
     /// Sets a single-valued attribute; an empty value leaves it absent.
-    pub fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+    pub fn set(&mut self, name: impl Into<AttrName>, value: impl Into<String>) -> &mut Self {
         let v = value.into();
         if !v.trim().is_empty() {
-            self.attrs.insert(name.to_string(), vec![v]);
+            self.attrs.insert(name.into(), vec![v]);
         }
         self
     }
 
-    pub fn set_opt(&mut self, name: &str, value: Option<&str>) -> &mut Self {
+    pub fn set_opt(&mut self, name: impl Into<AttrName>, value: Option<&str>) -> &mut Self {
         if let Some(v) = value {
             self.set(name, v);
         }
@@ -132,25 +139,39 @@ impl Object {
     }
 
     /// Sets a multi-valued attribute, sorted and without duplicates; empty leaves it absent.
-    pub fn set_many<I, S>(&mut self, name: &str, values: I) -> &mut Self
+    pub fn set_many<I, S>(&mut self, name: impl Into<AttrName>, values: I) -> &mut Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let set: BTreeSet<String> = values.into_iter().map(Into::into).filter(|v| !v.trim().is_empty()).collect();
-        if !set.is_empty() {
-            self.attrs.insert(name.to_string(), set.into_iter().collect());
+        let mut list: Vec<String> = values
+            .into_iter()
+            .map(Into::into)
+            .filter(|v| !v.trim().is_empty())
+            .collect();
+        list.sort_unstable();
+        list.dedup();
+        if !list.is_empty() {
+            self.attrs.insert(name.into(), list);
         }
         self
     }
 
-    pub fn set_sensitive(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
-        self.sensitive.insert(name.to_string());
+    pub fn set_sensitive(
+        &mut self,
+        name: impl Into<AttrName>,
+        value: impl Into<String>,
+    ) -> &mut Self {
+        let name = name.into();
+        self.sensitive.insert(name.clone());
         self.set(name, value)
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.attrs.get(name).and_then(|v| v.first()).map(String::as_str)
+        self.attrs
+            .get(name)
+            .and_then(|v| v.first())
+            .map(String::as_str)
     }
 
     /// Renders a value for people: sensitive values are never shown.
@@ -161,7 +182,11 @@ impl Object {
 
 pub fn show_values(sensitive: bool, values: &[String]) -> String {
     if sensitive {
-        if values.is_empty() { "(absent)".into() } else { "(sensitive)".into() }
+        if values.is_empty() {
+            "(absent)".into()
+        } else {
+            "(sensitive)".into()
+        }
     } else if values.is_empty() {
         "(absent)".into()
     } else {
@@ -171,8 +196,16 @@ pub fn show_values(sensitive: bool, values: &[String]) -> String {
 
 impl fmt::Debug for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let attrs: BTreeMap<&String, String> = self.attrs.iter().map(|(k, v)| (k, self.show(k, v))).collect();
-        f.debug_struct("Object").field("key", &self.key).field("parent", &self.parent).field("attrs", &attrs).finish()
+        let attrs: BTreeMap<&AttrName, String> = self
+            .attrs
+            .iter()
+            .map(|(k, v)| (k, self.show(k, v)))
+            .collect();
+        f.debug_struct("Object")
+            .field("key", &self.key)
+            .field("parent", &self.parent)
+            .field("attrs", &attrs)
+            .finish()
     }
 }
 
@@ -207,6 +240,8 @@ pub struct ObservedState {
 
 impl ObservedState {
     pub fn from_objects(objects: impl IntoIterator<Item = Object>) -> Self {
-        Self { objects: objects.into_iter().map(|o| (o.key.clone(), o)).collect() }
+        Self {
+            objects: objects.into_iter().map(|o| (o.key.clone(), o)).collect(),
+        }
     }
 }

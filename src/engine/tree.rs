@@ -81,7 +81,12 @@ pub fn slug(display: &str) -> String {
 /// Builds the tree of `tenant` from all units of its namespace (`units`, by name).
 /// Units named in `unreadable` exist but could not be read: children of theirs are broken
 /// without an error of their own.
-pub fn build_tree(namespace: &str, tenant: &str, units: &BTreeMap<&str, &OrgUnit>, unreadable: &BTreeSet<String>) -> (OrgTree, Vec<Problem>) {
+pub fn build_tree(
+    namespace: &str,
+    tenant: &str,
+    units: &BTreeMap<&str, &OrgUnit>,
+    unreadable: &BTreeSet<String>,
+) -> (OrgTree, Vec<Problem>) {
     #[derive(Clone)]
     enum Resolved {
         Ok { path: String, depth: u32 },
@@ -92,7 +97,11 @@ pub fn build_tree(namespace: &str, tenant: &str, units: &BTreeMap<&str, &OrgUnit
     let mut cycles_reported: BTreeSet<String> = BTreeSet::new();
     let unit_ref = |name: &str| ObjectRef::new(Kind::OrgUnit, namespace, name);
 
-    let mine: Vec<&str> = units.iter().filter(|(_, u)| u.spec.tenant == tenant).map(|(n, _)| *n).collect();
+    let mine: Vec<&str> = units
+        .iter()
+        .filter(|(_, u)| u.spec.tenant == tenant)
+        .map(|(n, _)| *n)
+        .collect();
     for &start in &mine {
         // Walk up until a resolved unit, a root, a broken link or a cycle.
         let mut chain: Vec<&str> = Vec::new();
@@ -107,27 +116,47 @@ pub fn build_tree(namespace: &str, tenant: &str, units: &BTreeMap<&str, &OrgUnit
                 if cycles_reported.insert(first.to_string()) {
                     // Report the cycle once, starting from its smallest name so the message is stable.
                     let i = cycle.iter().position(|c| *c == first).unwrap_or(0);
-                    let mut names: Vec<&str> = cycle[i..].iter().chain(cycle[..i].iter()).copied().collect();
+                    let mut names: Vec<&str> = cycle[i..]
+                        .iter()
+                        .chain(cycle[..i].iter())
+                        .copied()
+                        .collect();
                     names.push(first);
-                    problems.push(Problem::new(&unit_ref(first), "spec.parent", format!("parent links form a cycle: {}", names.join(" → "))));
+                    problems.push(Problem::new(
+                        &unit_ref(first),
+                        "spec.parent",
+                        format!("parent links form a cycle: {}", names.join(" → ")),
+                    ));
                 }
                 break Resolved::Broken;
             }
             chain.push(cur);
             let unit = units[cur];
             match unit.spec.parent.as_deref() {
-                None => break Resolved::Ok { path: String::new(), depth: 0 },
+                None => {
+                    break Resolved::Ok {
+                        path: String::new(),
+                        depth: 0,
+                    };
+                }
                 Some(p) => match units.get(p) {
                     None if unreadable.contains(p) => break Resolved::Broken,
                     None => {
-                        problems.push(Problem::new(&unit_ref(cur), "spec.parent", format!("parent OrgUnit {p:?} does not exist in namespace {namespace}")));
+                        problems.push(Problem::new(
+                            &unit_ref(cur),
+                            "spec.parent",
+                            format!("parent OrgUnit {p:?} does not exist in namespace {namespace}"),
+                        ));
                         break Resolved::Broken;
                     }
                     Some(pu) if pu.spec.tenant != tenant => {
                         problems.push(Problem::new(
                             &unit_ref(cur),
                             "spec.parent",
-                            format!("parent OrgUnit {p:?} belongs to tenant {:?}, not {tenant:?}", pu.spec.tenant),
+                            format!(
+                                "parent OrgUnit {p:?} belongs to tenant {:?}, not {tenant:?}",
+                                pu.spec.tenant
+                            ),
                         ));
                         break Resolved::Broken;
                     }
@@ -137,16 +166,28 @@ pub fn build_tree(namespace: &str, tenant: &str, units: &BTreeMap<&str, &OrgUnit
         };
         // Unwind the chain from the top: each unit's path extends its parent's.
         let mut above = outcome;
-        let top_is_root = chain.last().is_some_and(|c| !resolved.contains_key(c) && units[c].spec.parent.is_none());
+        let top_is_root = chain
+            .last()
+            .is_some_and(|c| !resolved.contains_key(c) && units[c].spec.parent.is_none());
         for (i, &name) in chain.iter().enumerate().rev() {
             let seg = slug(&units[name].spec.display_name);
-            let seg = if seg.is_empty() { name.to_string() } else { seg };
+            let seg = if seg.is_empty() {
+                name.to_string()
+            } else {
+                seg
+            };
             let here = match &above {
                 Resolved::Ok { path, depth } => {
                     if i == chain.len() - 1 && top_is_root {
-                        Resolved::Ok { path: seg, depth: 0 }
+                        Resolved::Ok {
+                            path: seg,
+                            depth: 0,
+                        }
                     } else {
-                        Resolved::Ok { path: format!("{path}/{seg}"), depth: depth + 1 }
+                        Resolved::Ok {
+                            path: format!("{path}/{seg}"),
+                            depth: depth + 1,
+                        }
                     }
                 }
                 Resolved::Broken => Resolved::Broken,
@@ -179,8 +220,11 @@ pub fn build_tree(namespace: &str, tenant: &str, units: &BTreeMap<&str, &OrgUnit
             }
         }
     }
-    let links: Vec<(String, String)> =
-        tree.units.values().filter_map(|u| u.parent.clone().map(|p| (p, u.name.clone()))).collect();
+    let links: Vec<(String, String)> = tree
+        .units
+        .values()
+        .filter_map(|u| u.parent.clone().map(|p| (p, u.name.clone())))
+        .collect();
     for (parent, child) in links {
         if let Some(p) = tree.units.get_mut(&parent) {
             p.children.push(child);
@@ -197,14 +241,22 @@ mod tests {
     fn unit(name: &str, tenant: &str, display: &str, parent: Option<&str>) -> OrgUnit {
         let mut u = OrgUnit::new(
             name,
-            OrgUnitSpec { tenant: tenant.into(), display_name: display.into(), parent: parent.map(Into::into), codes: vec![] },
+            OrgUnitSpec {
+                tenant: tenant.into(),
+                display_name: display.into(),
+                parent: parent.map(Into::into),
+                codes: vec![],
+            },
         );
         u.metadata.namespace = Some("ns".into());
         u
     }
 
     fn tree_of(units: &[OrgUnit], tenant: &str) -> (OrgTree, Vec<Problem>) {
-        let map: BTreeMap<&str, &OrgUnit> = units.iter().map(|u| (u.metadata.name.as_deref().unwrap(), u)).collect();
+        let map: BTreeMap<&str, &OrgUnit> = units
+            .iter()
+            .map(|u| (u.metadata.name.as_deref().unwrap(), u))
+            .collect();
         build_tree("ns", tenant, &map, &BTreeSet::new())
     }
 
@@ -213,7 +265,12 @@ mod tests {
         let units = vec![
             unit("acme", "acme", "Acme", None),
             unit("acme-helsinki", "acme", "Helsinki", Some("acme")),
-            unit("acme-helsinki-kallio", "acme", "Kallio", Some("acme-helsinki")),
+            unit(
+                "acme-helsinki-kallio",
+                "acme",
+                "Kallio",
+                Some("acme-helsinki"),
+            ),
             unit("acme-tampere", "acme", "Tampere", Some("acme")),
         ];
         let (tree, problems) = tree_of(&units, "acme");
@@ -223,7 +280,10 @@ mod tests {
         let mut sub = tree.subtree("acme-helsinki");
         sub.sort();
         assert_eq!(sub, vec!["acme-helsinki", "acme-helsinki-kallio"]);
-        assert_eq!(tree.find("ACME/Helsinki/Kallio").unwrap().name, "acme-helsinki-kallio");
+        assert_eq!(
+            tree.find("ACME/Helsinki/Kallio").unwrap().name,
+            "acme-helsinki-kallio"
+        );
         assert_eq!(tree.find("acme-tampere").unwrap().path, "acme/tampere");
     }
 
@@ -243,11 +303,19 @@ mod tests {
 
     #[test]
     fn missing_parent_and_foreign_parent() {
-        let units = vec![unit("x", "t", "X", Some("nowhere")), unit("y", "t", "Y", Some("other")), unit("other", "u", "O", None)];
+        let units = vec![
+            unit("x", "t", "X", Some("nowhere")),
+            unit("y", "t", "Y", Some("other")),
+            unit("other", "u", "O", None),
+        ];
         let (_, problems) = tree_of(&units, "t");
         assert_eq!(problems.len(), 2);
         assert!(problems.iter().any(|p| p.reason.contains("does not exist")));
-        assert!(problems.iter().any(|p| p.reason.contains("belongs to tenant \"u\"")));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.reason.contains("belongs to tenant \"u\""))
+        );
     }
 
     #[test]

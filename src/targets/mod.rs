@@ -6,9 +6,20 @@ use std::collections::BTreeMap;
 use crate::engine::{DesiredTarget, ObjectRef, Observation, Snapshot};
 
 /// Reads every target that can be reached; the others say why not.
-pub fn observe_all(targets: &[DesiredTarget], _snapshot: &Snapshot) -> BTreeMap<ObjectRef, Observation> {
+pub fn observe_all(
+    targets: &[DesiredTarget],
+    _snapshot: &Snapshot,
+) -> BTreeMap<ObjectRef, Observation> {
     targets
         .iter()
-        .map(|t| (t.integration.clone(), Err(format!("accord cannot read {} targets yet", t.kind.as_str()))))
+        .map(|t| {
+            (
+                t.integration.clone(),
+                Err(format!(
+                    "accord cannot read {} targets yet",
+                    t.kind.as_str()
+                )),
+            )
+        })
         .collect()
 }

@@ -15,7 +15,10 @@ pub fn validate_email(email: &str) -> Result<(), String> {
         return Err("has an empty or over-long part before @".into());
     }
     let local_ok = local.split('.').all(|atom| {
-        !atom.is_empty() && atom.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c))
+        !atom.is_empty()
+            && atom
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c))
     });
     if !local_ok {
         return Err("has characters or dots not allowed before @".into());
@@ -34,7 +37,10 @@ pub fn validate_email(email: &str) -> Result<(), String> {
             return Err("has a domain that is not a host name".into());
         }
     }
-    if labels.last().is_some_and(|tld| tld.len() < 2 || tld.chars().all(|c| c.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|tld| tld.len() < 2 || tld.chars().all(|c| c.is_ascii_digit()))
+    {
         return Err("has a domain without a top-level domain".into());
     }
     Ok(())
@@ -50,7 +56,11 @@ pub fn normalise_phone(phone: &str, country: Option<Country>) -> Result<String, 
             '0'..='9' => digits.push(c),
             '+' if i == 0 => digits.push('+'),
             ' ' | '-' | '(' | ')' | '.' | '/' | '\u{a0}' => {}
-            _ => return Err(format!("has a character that is not part of a phone number: {c:?}")),
+            _ => {
+                return Err(format!(
+                    "has a character that is not part of a phone number: {c:?}"
+                ));
+            }
         }
     }
     let e164 = if let Some(rest) = digits.strip_prefix('+') {
@@ -62,7 +72,9 @@ pub fn normalise_phone(phone: &str, country: Option<Country>) -> Result<String, 
             return Err("is a national number and the country is unknown; write it with +".into());
         };
         format!("+{}{rest}", c.calling_code())
-    } else if let Some(c) = country.filter(|c| matches!(c, Country::Dk | Country::No) && digits.len() == 8) {
+    } else if let Some(c) =
+        country.filter(|c| matches!(c, Country::Dk | Country::No) && digits.len() == 8)
+    {
         // Danish and Norwegian numbers have no trunk prefix.
         format!("+{}{digits}", c.calling_code())
     } else {
@@ -83,17 +95,37 @@ mod tests {
     fn emails() {
         assert!(validate_email("anna.virtanen@acme.fi").is_ok());
         assert!(validate_email("o'brien+jr@care.example.se").is_ok());
-        for bad in ["not-an-email", "a@b", "a..b@acme.fi", "@acme.fi", "a@-acme.fi", "a b@acme.fi", "a@acme.1"] {
+        for bad in [
+            "not-an-email",
+            "a@b",
+            "a..b@acme.fi",
+            "@acme.fi",
+            "a@-acme.fi",
+            "a b@acme.fi",
+            "a@acme.1",
+        ] {
             assert!(validate_email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn phones() {
-        assert_eq!(normalise_phone("+358 40 123 4567", None).unwrap(), "+358401234567");
-        assert_eq!(normalise_phone("040-123 4567", Some(Country::Fi)).unwrap(), "+358401234567");
-        assert_eq!(normalise_phone("0046 70 123 45 67", None).unwrap(), "+46701234567");
-        assert_eq!(normalise_phone("38 38 92 33", Some(Country::Dk)).unwrap(), "+4538389233");
+        assert_eq!(
+            normalise_phone("+358 40 123 4567", None).unwrap(),
+            "+358401234567"
+        );
+        assert_eq!(
+            normalise_phone("040-123 4567", Some(Country::Fi)).unwrap(),
+            "+358401234567"
+        );
+        assert_eq!(
+            normalise_phone("0046 70 123 45 67", None).unwrap(),
+            "+46701234567"
+        );
+        assert_eq!(
+            normalise_phone("38 38 92 33", Some(Country::Dk)).unwrap(),
+            "+4538389233"
+        );
         assert!(normalise_phone("call me", Some(Country::Fi)).is_err());
         assert!(normalise_phone("123", Some(Country::Fi)).is_err());
     }

@@ -17,13 +17,22 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
             'h' => 3_600,
             'm' => 60,
             's' => 1,
-            _ => return Err(format!("has unit {c:?}; use d, h, m or s, e.g. 90d or 1h30m")),
+            _ => {
+                return Err(format!(
+                    "has unit {c:?}; use d, h, m or s, e.g. 90d or 1h30m"
+                ));
+            }
         };
         if number.is_empty() {
             return Err(format!("has unit {c:?} without a number before it"));
         }
-        let n: u64 = number.parse().map_err(|_| "has a number that is too large".to_string())?;
-        total = n.checked_mul(unit).and_then(|x| total.checked_add(x)).ok_or("is too large")?;
+        let n: u64 = number
+            .parse()
+            .map_err(|_| "has a number that is too large".to_string())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|x| total.checked_add(x))
+            .ok_or("is too large")?;
         number.clear();
     }
     if !number.is_empty() {

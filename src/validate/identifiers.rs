@@ -6,13 +6,22 @@ use super::national_id::Country;
 
 /// Checks an organisation identifier's format and check digit.
 pub fn validate_identifier(scheme: IdentifierScheme, value: &str) -> Result<(), String> {
-    let d: Option<Vec<u32>> = value.chars().filter(|c| *c != '-').map(|c| c.to_digit(10)).collect();
+    let d: Option<Vec<u32>> = value
+        .chars()
+        .filter(|c| *c != '-')
+        .map(|c| c.to_digit(10))
+        .collect();
     match scheme {
         IdentifierScheme::FiBusinessId => {
             // 1234567-8: weights 7 9 10 5 8 4 2, mod 11; remainder 1 is never issued.
-            let d = d.filter(|d| d.len() == 8 && value.len() == 9 && value.as_bytes()[7] == b'-')
+            let d = d
+                .filter(|d| d.len() == 8 && value.len() == 9 && value.as_bytes()[7] == b'-')
                 .ok_or("a Finnish business ID is written 1234567-8")?;
-            let s: u32 = [7, 9, 10, 5, 8, 4, 2].iter().zip(&d).map(|(w, x)| w * x).sum();
+            let s: u32 = [7, 9, 10, 5, 8, 4, 2]
+                .iter()
+                .zip(&d)
+                .map(|(w, x)| w * x)
+                .sum();
             let check = match s % 11 {
                 0 => 0,
                 1 => return Err("is not a valid Finnish business ID (check digit)".into()),
@@ -23,17 +32,35 @@ pub fn validate_identifier(scheme: IdentifierScheme, value: &str) -> Result<(), 
             }
         }
         IdentifierScheme::SeOrgNumber => {
-            let d = d.filter(|d| d.len() == 10).ok_or("a Swedish organisation number is written 556677-8899")?;
-            let sum: u32 = d.iter().rev().enumerate()
-                .map(|(i, &x)| if i % 2 == 1 { let y = 2 * x; if y > 9 { y - 9 } else { y } } else { x })
+            let d = d
+                .filter(|d| d.len() == 10)
+                .ok_or("a Swedish organisation number is written 556677-8899")?;
+            let sum: u32 = d
+                .iter()
+                .rev()
+                .enumerate()
+                .map(|(i, &x)| {
+                    if i % 2 == 1 {
+                        let y = 2 * x;
+                        if y > 9 { y - 9 } else { y }
+                    } else {
+                        x
+                    }
+                })
                 .sum();
             if sum % 10 != 0 {
                 return Err("is not a valid Swedish organisation number (Luhn)".into());
             }
         }
         IdentifierScheme::DkCvr => {
-            let d = d.filter(|d| d.len() == 8).ok_or("a Danish CVR number has eight digits")?;
-            let s: u32 = [2, 7, 6, 5, 4, 3, 2, 1].iter().zip(&d).map(|(w, x)| w * x).sum();
+            let d = d
+                .filter(|d| d.len() == 8)
+                .ok_or("a Danish CVR number has eight digits")?;
+            let s: u32 = [2, 7, 6, 5, 4, 3, 2, 1]
+                .iter()
+                .zip(&d)
+                .map(|(w, x)| w * x)
+                .sum();
             if s % 11 != 0 {
                 return Err("is not a valid Danish CVR number (mod 11)".into());
             }
@@ -71,29 +98,41 @@ pub fn login_method_level(method: &str) -> Result<AssuranceLevel, String> {
         None => (method, None),
     };
     let valid_name = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == ':')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == ':')
         && name.matches(':').count() <= 1
         && !name.ends_with(':');
     if !valid_name {
-        return Err(format!("{method:?} is not a login method; write e.g. password, oidc:entra, saml:kombit, siths, suomifi"));
+        return Err(format!(
+            "{method:?} is not a login method; write e.g. password, oidc:entra, saml:kombit, siths, suomifi"
+        ));
     }
     if let Some(level) = explicit {
         return match level {
             "low" => Ok(AssuranceLevel::Low),
             "substantial" => Ok(AssuranceLevel::Substantial),
             "high" => Ok(AssuranceLevel::High),
-            _ => Err(format!("{method:?} names level {level:?}; use low, substantial or high")),
+            _ => Err(format!(
+                "{method:?} names level {level:?}; use low, substantial or high"
+            )),
         };
     }
     let (family, provider) = name.split_once(':').unwrap_or((name, ""));
     Ok(match (family, provider) {
         ("password", _) => AssuranceLevel::Low,
-        ("siths", _) | ("bankid", _) | ("mitid", _) | ("frejaeid", _) => AssuranceLevel::Substantial,
+        ("siths", _) | ("bankid", _) | ("mitid", _) | ("frejaeid", _) => {
+            AssuranceLevel::Substantial
+        }
         ("suomifi", _) => AssuranceLevel::Substantial,
         ("saml", "kombit") | ("saml", "mitid") | ("oidc", "mitid") => AssuranceLevel::Substantial,
         ("saml", "siths") | ("oidc", "siths") => AssuranceLevel::High,
         ("oidc" | "saml", _) => AssuranceLevel::Low,
-        _ => return Err(format!("{method:?} is not a known login method; write e.g. password, oidc:entra, saml:kombit, siths, suomifi")),
+        _ => {
+            return Err(format!(
+                "{method:?} is not a known login method; write e.g. password, oidc:entra, saml:kombit, siths, suomifi"
+            ));
+        }
     })
 }
 
@@ -116,8 +155,14 @@ mod tests {
     #[test]
     fn login_levels() {
         assert_eq!(login_method_level("password"), Ok(AssuranceLevel::Low));
-        assert_eq!(login_method_level("saml:kombit"), Ok(AssuranceLevel::Substantial));
-        assert_eq!(login_method_level("oidc:entra@substantial"), Ok(AssuranceLevel::Substantial));
+        assert_eq!(
+            login_method_level("saml:kombit"),
+            Ok(AssuranceLevel::Substantial)
+        );
+        assert_eq!(
+            login_method_level("oidc:entra@substantial"),
+            Ok(AssuranceLevel::Substantial)
+        );
         assert!(login_method_level("fax").is_err());
         assert!(login_method_level("Password").is_err());
     }

@@ -86,8 +86,13 @@ fn hetu(v: &str) -> Result<(), String> {
         'A' | 'B' | 'C' | 'D' | 'E' | 'F' => 2000,
         _ => return Err("the HETU century sign is not one of + - Y X W V U A B C D E F".into()),
     };
-    let ind = digits(&b[7..10].iter().collect::<String>()).ok_or("the HETU individual number is not three digits")?;
-    let (day, month, year) = (num(&date[0..2]), num(&date[2..4]), century + num(&date[4..6]));
+    let ind = digits(&b[7..10].iter().collect::<String>())
+        .ok_or("the HETU individual number is not three digits")?;
+    let (day, month, year) = (
+        num(&date[0..2]),
+        num(&date[2..4]),
+        century + num(&date[4..6]),
+    );
     if !date_ok(year, month, day) {
         return Err("the HETU birth date does not exist".into());
     }
@@ -107,7 +112,14 @@ fn luhn_ok(d: &[u32]) -> bool {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, &x)| if i % 2 == 1 { let y = x * 2; if y > 9 { y - 9 } else { y } } else { x })
+        .map(|(i, &x)| {
+            if i % 2 == 1 {
+                let y = x * 2;
+                if y > 9 { y - 9 } else { y }
+            } else {
+                x
+            }
+        })
         .sum();
     sum % 10 == 0
 }
@@ -126,8 +138,18 @@ fn personnummer(v: &str) -> Result<(), String> {
         day -= 60; // samordningsnummer
     }
     // The century only matters for 29 February; take a leap-capable year when unknown.
-    let year = if d.len() == 12 { num(&d[0..4]) } else { 2000 + num(&ten[0..2]) };
-    let leap_safe_year = if d.len() == 12 { year } else if num(&ten[0..2]) % 4 == 0 { 2000 } else { 2001 };
+    let year = if d.len() == 12 {
+        num(&d[0..4])
+    } else {
+        2000 + num(&ten[0..2])
+    };
+    let leap_safe_year = if d.len() == 12 {
+        year
+    } else if num(&ten[0..2]) % 4 == 0 {
+        2000
+    } else {
+        2001
+    };
     if !date_ok(leap_safe_year, month, day) {
         return Err("the personnummer birth date does not exist".into());
     }
@@ -148,8 +170,20 @@ fn cpr(v: &str) -> Result<(), String> {
     let (day, month, yy, seventh) = (num(&d[0..2]), num(&d[2..4]), num(&d[4..6]), d[6]);
     let century = match seventh {
         0..=3 => 1900,
-        4 | 9 => if yy <= 36 { 2000 } else { 1900 },
-        _ => if yy <= 57 { 2000 } else { 1800 },
+        4 | 9 => {
+            if yy <= 36 {
+                2000
+            } else {
+                1900
+            }
+        }
+        _ => {
+            if yy <= 57 {
+                2000
+            } else {
+                1800
+            }
+        }
     };
     if !date_ok(century + yy, month, day) {
         return Err("the CPR birth date does not exist".into());
@@ -185,16 +219,36 @@ mod tests {
 
     #[test]
     fn hetu_valid_including_2023_century_signs() {
-        for ok in ["131052-308T", "010594Y9032", "010594Y9021", "020505A902P", "020505E902P", "150971-7980", "210962Y611H"] {
+        for ok in [
+            "131052-308T",
+            "010594Y9032",
+            "010594Y9021",
+            "020505A902P",
+            "020505E902P",
+            "150971-7980",
+            "210962Y611H",
+        ] {
             assert_eq!(validate_national_id(Country::Fi, ok), Ok(()), "{ok}");
         }
     }
 
     #[test]
     fn hetu_rejects_bad_checksum_date_and_sign() {
-        assert!(validate_national_id(Country::Fi, "131052-308U").unwrap_err().contains("check character"));
-        assert!(validate_national_id(Country::Fi, "310252-308T").unwrap_err().contains("does not exist"));
-        assert!(validate_national_id(Country::Fi, "131052G308T").unwrap_err().contains("century"));
+        assert!(
+            validate_national_id(Country::Fi, "131052-308U")
+                .unwrap_err()
+                .contains("check character")
+        );
+        assert!(
+            validate_national_id(Country::Fi, "310252-308T")
+                .unwrap_err()
+                .contains("does not exist")
+        );
+        assert!(
+            validate_national_id(Country::Fi, "131052G308T")
+                .unwrap_err()
+                .contains("century")
+        );
         assert!(validate_national_id(Country::Fi, "131052-308").is_err());
     }
 
@@ -203,8 +257,16 @@ mod tests {
         for ok in ["811228-9874", "19811228-9874", "670919-9530", "701063-2391"] {
             assert_eq!(validate_national_id(Country::Se, ok), Ok(()), "{ok}");
         }
-        assert!(validate_national_id(Country::Se, "811228-9875").unwrap_err().contains("Luhn"));
-        assert!(validate_national_id(Country::Se, "811328-9874").unwrap_err().contains("date"));
+        assert!(
+            validate_national_id(Country::Se, "811228-9875")
+                .unwrap_err()
+                .contains("Luhn")
+        );
+        assert!(
+            validate_national_id(Country::Se, "811328-9874")
+                .unwrap_err()
+                .contains("date")
+        );
     }
 
     #[test]
@@ -218,6 +280,10 @@ mod tests {
     #[test]
     fn messages_never_contain_the_number() {
         let n = "131052-308U";
-        assert!(!validate_national_id(Country::Fi, n).unwrap_err().contains(n));
+        assert!(
+            !validate_national_id(Country::Fi, n)
+                .unwrap_err()
+                .contains(n)
+        );
     }
 }

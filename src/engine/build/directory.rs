@@ -9,18 +9,44 @@ use crate::engine::state::{DISABLED_PARENT, MEMBER_ATTR, Object, ObjectKind};
 use super::{ResolvedGrant, TenantContext};
 
 /// Sources an Integration may map extra LDAP attributes from.
-pub const ATTRIBUTE_SOURCES: &[&str] =
-    &["hsaId", "employeeNumber", "title", "skills", "occupationCodes", "occupationCodes:SCHEME", "unitCodes:SCHEME", "nationalId", "phone", "email"];
+pub const ATTRIBUTE_SOURCES: &[&str] = &[
+    "hsaId",
+    "employeeNumber",
+    "title",
+    "skills",
+    "occupationCodes",
+    "occupationCodes:SCHEME",
+    "unitCodes:SCHEME",
+    "nationalId",
+    "phone",
+    "email",
+];
 
 /// Checks one `ldap.attributes` source; the error lists what is allowed.
 pub fn check_attribute_source(source: &str) -> Result<(), String> {
-    let known = matches!(source, "hsaId" | "employeeNumber" | "title" | "skills" | "occupationCodes" | "nationalId" | "phone" | "email")
-        || source.strip_prefix("occupationCodes:").is_some_and(|s| !s.is_empty())
-        || source.strip_prefix("unitCodes:").is_some_and(|s| !s.is_empty());
+    let known = matches!(
+        source,
+        "hsaId"
+            | "employeeNumber"
+            | "title"
+            | "skills"
+            | "occupationCodes"
+            | "nationalId"
+            | "phone"
+            | "email"
+    ) || source
+        .strip_prefix("occupationCodes:")
+        .is_some_and(|s| !s.is_empty())
+        || source
+            .strip_prefix("unitCodes:")
+            .is_some_and(|s| !s.is_empty());
     if known {
         Ok(())
     } else {
-        Err(format!("unknown source {source:?}; use one of {}", ATTRIBUTE_SOURCES.join(", ")))
+        Err(format!(
+            "unknown source {source:?}; use one of {}",
+            ATTRIBUTE_SOURCES.join(", ")
+        ))
     }
 }
 
@@ -28,7 +54,11 @@ pub fn group_id(prefix: &str, name: &str) -> String {
     format!("{prefix}-{name}")
 }
 
-pub fn build_directory(ctx: &TenantContext, grants: &[ResolvedGrant], settings: &LdapSettings) -> Vec<Object> {
+pub fn build_directory(
+    ctx: &TenantContext,
+    grants: &[ResolvedGrant],
+    settings: &LdapSettings,
+) -> Vec<Object> {
     let mut out = Vec::new();
     let tree_layout = settings.layout == LdapLayout::Tree;
     if tree_layout {
@@ -36,7 +66,9 @@ pub fn build_directory(ctx: &TenantContext, grants: &[ResolvedGrant], settings: 
             let mut o = Object::new(ObjectKind::Unit, &unit.name);
             o.parent = unit.parent.clone();
             o.depth = unit.depth;
-            o.set_many("objectClass", ["organizationalUnit", "top"]).set("ou", &unit.name).set("description", &unit.display_name);
+            o.set_many("objectClass", ["organizationalUnit", "top"])
+                .set("ou", &unit.name)
+                .set("description", &unit.display_name);
             out.push(o);
         }
     }
@@ -45,10 +77,21 @@ pub fn build_directory(ctx: &TenantContext, grants: &[ResolvedGrant], settings: 
     // that some grant names.
     let mut members: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
     for role in &ctx.spec.roles {
-        members.entry(group_id("role", &role.name)).or_insert_with(|| (role.description.clone().unwrap_or_else(|| format!("Role {}", role.name)), BTreeSet::new()));
+        members
+            .entry(group_id("role", &role.name))
+            .or_insert_with(|| {
+                (
+                    role.description
+                        .clone()
+                        .unwrap_or_else(|| format!("Role {}", role.name)),
+                    BTreeSet::new(),
+                )
+            });
     }
     for feature in &ctx.spec.features {
-        members.entry(group_id("feature", feature)).or_insert_with(|| (format!("Feature {feature}"), BTreeSet::new()));
+        members
+            .entry(group_id("feature", feature))
+            .or_insert_with(|| (format!("Feature {feature}"), BTreeSet::new()));
     }
 
     for g in grants {
@@ -62,11 +105,17 @@ pub fn build_directory(ctx: &TenantContext, grants: &[ResolvedGrant], settings: 
             continue;
         }
         for group in &g.spec.groups {
-            members.entry(group_id("group", group)).or_insert_with(|| (format!("Group {group}"), BTreeSet::new()));
+            members
+                .entry(group_id("group", group))
+                .or_insert_with(|| (format!("Group {group}"), BTreeSet::new()));
         }
         let mut p = person(ctx, g, settings);
         if g.has_access() {
-            let ids = g.spec.roles.iter().map(|r| group_id("role", r))
+            let ids = g
+                .spec
+                .roles
+                .iter()
+                .map(|r| group_id("role", r))
                 .chain(g.spec.groups.iter().map(|x| group_id("group", x)))
                 .chain(g.spec.features.iter().map(|f| group_id("feature", f)));
             for id in ids {
@@ -82,7 +131,10 @@ pub fn build_directory(ctx: &TenantContext, grants: &[ResolvedGrant], settings: 
 
     for (id, (description, m)) in members {
         let mut o = Object::new(ObjectKind::Group, &id);
-        o.set_many("objectClass", ["groupOfNames", "top"]).set("cn", &id).set("description", description).set_many(MEMBER_ATTR, m);
+        o.set_many("objectClass", ["groupOfNames", "top"])
+            .set("cn", &id)
+            .set("description", description)
+            .set_many(MEMBER_ATTR, m);
         out.push(o);
     }
     out
@@ -93,7 +145,12 @@ fn person(ctx: &TenantContext, g: &ResolvedGrant, settings: &LdapSettings) -> Ob
     let mut o = Object::new(ObjectKind::Person, g.name);
     o.source = Some(g.source.clone());
     o.parent = (settings.layout == LdapLayout::Tree).then(|| g.home.name.clone());
-    let mut classes = vec!["inetOrgPerson".to_string(), "organizationalPerson".into(), "person".into(), "top".into()];
+    let mut classes = vec![
+        "inetOrgPerson".to_string(),
+        "organizationalPerson".into(),
+        "person".into(),
+        "top".into(),
+    ];
     classes.extend(settings.person_object_classes.iter().cloned());
     o.set_many("objectClass", classes)
         .set("uid", g.name)
@@ -107,7 +164,9 @@ fn person(ctx: &TenantContext, g: &ResolvedGrant, settings: &LdapSettings) -> Ob
         .set_opt("title", p.title.as_deref())
         .set("ou", &g.home.display_name);
     if let Some(a) = &p.address {
-        o.set_opt("street", a.street.as_deref()).set_opt("postalCode", a.postal_code.as_deref()).set_opt("l", a.city.as_deref());
+        o.set_opt("street", a.street.as_deref())
+            .set_opt("postalCode", a.postal_code.as_deref())
+            .set_opt("l", a.city.as_deref());
     }
     for (attr, source) in &settings.attributes {
         let values: Vec<String> = match source.as_str() {
@@ -120,21 +179,30 @@ fn person(ctx: &TenantContext, g: &ResolvedGrant, settings: &LdapSettings) -> Ob
             "email" => vec![g.email.clone()],
             "nationalId" => {
                 if let Some(id) = &g.national_id {
-                    o.set_sensitive(attr, id.clone());
+                    o.set_sensitive(attr.clone(), id.clone());
                 }
                 continue;
             }
             s => {
                 if let Some(scheme) = s.strip_prefix("occupationCodes:") {
-                    p.occupation_codes.iter().filter(|c| c.scheme == scheme).map(|c| c.value.clone()).collect()
+                    p.occupation_codes
+                        .iter()
+                        .filter(|c| c.scheme == scheme)
+                        .map(|c| c.value.clone())
+                        .collect()
                 } else if let Some(scheme) = s.strip_prefix("unitCodes:") {
-                    g.home.codes.iter().filter(|c| c.scheme == scheme).map(|c| c.value.clone()).collect()
+                    g.home
+                        .codes
+                        .iter()
+                        .filter(|c| c.scheme == scheme)
+                        .map(|c| c.value.clone())
+                        .collect()
                 } else {
                     Vec::new() // rejected by compile before building
                 }
             }
         };
-        o.set_many(attr, values);
+        o.set_many(attr.clone(), values);
     }
     let _ = ctx;
     o

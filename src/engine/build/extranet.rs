@@ -7,11 +7,21 @@ use crate::engine::state::{MEMBER_ATTR, Object, ObjectKind};
 use super::{ResolvedGrant, TenantContext};
 
 pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const ENTERPRISE_EMPLOYEE_NUMBER: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber";
+pub const ENTERPRISE_DEPARTMENT: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department";
+pub const ENTERPRISE_ORGANIZATION: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:organization";
 
 /// Extranet people: everyone with access, plus Suspended and Expired people as inactive so
 /// the extranet can close their sessions; Pending and Revoked people are absent.
-fn extranet_people<'a, 'b>(grants: &'a [ResolvedGrant<'b>]) -> impl Iterator<Item = &'a ResolvedGrant<'b>> {
-    grants.iter().filter(|g| g.has_access() || g.is_disabled_but_kept())
+fn extranet_people<'a, 'b>(
+    grants: &'a [ResolvedGrant<'b>],
+) -> impl Iterator<Item = &'a ResolvedGrant<'b>> {
+    grants
+        .iter()
+        .filter(|g| g.has_access() || g.is_disabled_but_kept())
 }
 
 /// Scope values: every unit reached, or `unit` / `unit;descendants` as written.
@@ -21,12 +31,22 @@ fn scope_values(g: &ResolvedGrant, encoding: ScopeEncoding) -> Vec<String> {
         ScopeEncoding::UnitWithDescendants => g
             .scopes()
             .iter()
-            .map(|s| if s.include_descendants { format!("{};descendants", s.unit) } else { s.unit.clone() })
+            .map(|s| {
+                if s.include_descendants {
+                    format!("{};descendants", s.unit)
+                } else {
+                    s.unit.clone()
+                }
+            })
             .collect(),
     }
 }
 
-pub fn build_scim(ctx: &TenantContext, grants: &[ResolvedGrant], settings: &ScimSettings) -> Vec<Object> {
+pub fn build_scim(
+    ctx: &TenantContext,
+    grants: &[ResolvedGrant],
+    settings: &ScimSettings,
+) -> Vec<Object> {
     let mut out = Vec::new();
     let mut groups: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for g in extranet_people(grants) {
@@ -44,19 +64,24 @@ pub fn build_scim(ctx: &TenantContext, grants: &[ResolvedGrant], settings: &Scim
             .set("active", if g.has_access() { "true" } else { "false" })
             .set_many("roles", g.spec.features.iter().cloned())
             .set_many("entitlements", scope_values(g, settings.scopes))
-            .set_opt(&format!("{ENTERPRISE}:employeeNumber"), p.employee_number.as_deref())
-            .set(&format!("{ENTERPRISE}:department"), &g.home.path)
-            .set(&format!("{ENTERPRISE}:organization"), &ctx.spec.display_name);
+            .set_opt(ENTERPRISE_EMPLOYEE_NUMBER, p.employee_number.as_deref())
+            .set(ENTERPRISE_DEPARTMENT, &g.home.path)
+            .set(ENTERPRISE_ORGANIZATION, &ctx.spec.display_name);
         if g.has_access() {
             for group in &g.spec.groups {
-                groups.entry(group.clone()).or_default().push(g.name.to_string());
+                groups
+                    .entry(group.clone())
+                    .or_default()
+                    .push(g.name.to_string());
             }
         }
         out.push(o);
     }
     for (name, members) in groups {
         let mut o = Object::new(ObjectKind::Group, &name);
-        o.set("displayName", &name).set("externalId", format!("{}:{name}", ctx.name)).set_many(MEMBER_ATTR, members);
+        o.set("displayName", &name)
+            .set("externalId", format!("{}:{name}", ctx.name))
+            .set_many(MEMBER_ATTR, members);
         out.push(o);
     }
     out

@@ -6,11 +6,24 @@ use crate::engine::state::{Object, ObjectKind};
 
 use super::{ResolvedGrant, TenantContext};
 
-pub fn build_idp(ctx: &TenantContext, grants: &[ResolvedGrant], settings: &IdpSettings) -> Vec<Object> {
-    let mut client = Object::new(ObjectKind::Client, settings.client_id.clone().unwrap_or_else(|| format!("{}-extranet", ctx.name)));
+pub fn build_idp(
+    ctx: &TenantContext,
+    grants: &[ResolvedGrant],
+    settings: &IdpSettings,
+) -> Vec<Object> {
+    let mut client = Object::new(
+        ObjectKind::Client,
+        settings
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-extranet", ctx.name)),
+    );
     client
         .set_many("loginMethods", ctx.login_methods.iter().cloned())
-        .set("minimumLevel", format!("{:?}", ctx.spec.policy.login.minimum_level).to_lowercase())
+        .set(
+            "minimumLevel",
+            format!("{:?}", ctx.spec.policy.login.minimum_level).to_lowercase(),
+        )
         .set_many("redirectUris", settings.redirect_uris.iter().cloned());
     if let Some(s) = ctx.idle_timeout_secs {
         client.set("idleTimeoutSeconds", s.to_string());

@@ -39,7 +39,11 @@ pub struct ResolvedGrant<'a> {
 
 impl ResolvedGrant<'_> {
     pub fn display_name(&self) -> String {
-        format!("{} {}", self.spec.person.given_name.trim(), self.spec.person.family_name.trim())
+        format!(
+            "{} {}",
+            self.spec.person.given_name.trim(),
+            self.spec.person.family_name.trim()
+        )
     }
 
     pub fn scopes(&self) -> &[Scope] {
@@ -53,6 +57,9 @@ impl ResolvedGrant<'_> {
 
     /// Suspended and Expired people stay known downstream, disabled; Pending and Revoked do not.
     pub fn is_disabled_but_kept(&self) -> bool {
-        matches!(self.state, LifecycleState::Suspended | LifecycleState::Expired)
+        matches!(
+            self.state,
+            LifecycleState::Suspended | LifecycleState::Expired
+        )
     }
 }
