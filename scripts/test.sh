@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean clone: installs what the tests need, then runs them.
+# CI (.ci/run) calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages the integration tests start for themselves (loopback only).
+need_apt=()
+for tool in slapd:slapd ldapsearch:ldap-utils; do
+  bin=${tool%%:*} pkg=${tool##*:}
+  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # slapd's postinst must not start a system daemon or ask questions.
+  echo "slapd slapd/no_configuration boolean true" | debconf-set-selections 2>/dev/null || true
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+export CARGO_TERM_COLOR=never
+# Unit, integration and doc tests, and a small run of every benchmark (cargo test --benches
+# runs them on a small estate; `cargo bench` runs them at full size).
+cargo test --all-targets --locked 2>&1
