@@ -1,5 +1,6 @@
 //! The command line: thin shells around the engine.
 
+pub mod apply;
 pub mod plan;
 
 use std::path::PathBuf;
@@ -21,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Show what would change downstream. Exit 0: nothing; 2: changes; 1: errors.
     Plan(plan::PlanArgs),
+    /// Carry out the plan against the live targets. Exit 0: all done; 1: errors or failures.
+    Apply(apply::ApplyArgs),
     /// Print the CustomResourceDefinitions as YAML.
     Crds,
 }
@@ -44,9 +47,15 @@ pub fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Plan(args) => plan::run(args),
+        Command::Apply(args) => apply::run(args),
         Command::Crds => {
             print!("{}", crate::api::crds_yaml());
             0
         }
     }
+}
+
+/// The async runtime the commands use for targets.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime")
 }

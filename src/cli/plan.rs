@@ -32,6 +32,9 @@ pub struct PlanArgs {
     /// Release up to N person deletions per target past the tenant's deletion threshold.
     #[arg(long, default_value_t = 0)]
     pub confirm_deletions: u32,
+    /// Only these Integrations (by name; repeatable).
+    #[arg(long = "target", value_name = "INTEGRATION")]
+    pub target: Vec<String>,
 }
 
 pub fn today_or(arg: Option<Date>) -> Date {
@@ -39,14 +42,15 @@ pub fn today_or(arg: Option<Date>) -> Date {
 }
 
 pub fn run(args: PlanArgs) -> i32 {
-    let paths = default_paths(args.paths);
+    let paths = default_paths(args.paths.clone());
     let loaded = load_paths(&paths, &args.namespace);
     let mut compiled = compile(&loaded.snapshot, today_or(args.today));
     compiled.problems.splice(0..0, loaded.problems);
+    compiled.targets.retain(|t| args.target.is_empty() || args.target.iter().any(|n| n == &t.integration.name));
     let observed = if args.offline {
         BTreeMap::new()
     } else {
-        crate::targets::observe_all(&compiled.targets, &loaded.snapshot)
+        super::runtime().block_on(crate::targets::observe_all(&compiled.targets, &loaded.snapshot))
     };
     let confirmed = compiled
         .targets

@@ -683,11 +683,11 @@ fn compile_tenant(
             }
         }
         for (i, grp) in gs.groups.iter().enumerate() {
-            if grp.trim().is_empty() || grp.contains(',') || grp.contains('=') {
+            if grp.trim().is_empty() || grp.len() > 64 || grp.chars().any(char::is_control) {
                 out.problems.push(Problem::new(
                     &gref,
                     format!("spec.groups[{i}]"),
-                    format!("{grp:?} is not a group name"),
+                    format!("{grp:?} is not a group name (1 to 64 characters, no control characters)"),
                 ));
             }
         }

@@ -21,6 +21,7 @@ pub fn diff(
             deletes.push(Op::Delete {
                 key: key.clone(),
                 depth: have.depth,
+                locator: have.locator.clone(),
                 source: have.source.clone(),
             });
         }
@@ -50,6 +51,7 @@ pub fn diff(
                         key,
                         source: want.source.clone(),
                         depth: want.depth,
+                        locator: have.locator.clone(),
                         moved_from: moved.as_ref().map(|m| m.0.clone()),
                         moved_to: moved.map(|m| m.1),
                         changes,

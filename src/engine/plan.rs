@@ -53,6 +53,9 @@ pub enum Op {
         source: Option<ObjectRef>,
         #[serde(skip)]
         depth: u32,
+        /// Where the target holds it now.
+        #[serde(skip)]
+        locator: Option<String>,
         /// Set with `moved_to` when the object changes place (LDAP modrdn).
         #[serde(skip_serializing_if = "Option::is_none")]
         moved_from: Option<Option<String>>,
@@ -64,6 +67,8 @@ pub enum Op {
         key: ObjectKey,
         #[serde(skip)]
         depth: u32,
+        #[serde(skip)]
+        locator: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         source: Option<ObjectRef>,
     },
@@ -364,13 +369,14 @@ fn render_op(s: &mut String, op: &Op, detail: bool, indent: &str) {
                 );
             }
             for c in changes {
-                let _ = writeln!(
-                    s,
-                    "{indent}    {}: {} → {}",
-                    c.attr,
-                    show_values(c.sensitive, &c.actual),
-                    show_values(c.sensitive, &c.desired)
-                );
+                if !c.sensitive && (c.actual.len() > 1 || c.desired.len() > 1) {
+                    // Sets: name what comes and goes, not both whole lists.
+                    let added = c.desired.iter().filter(|v| !c.actual.contains(v)).map(|v| format!("+{v}"));
+                    let removed = c.actual.iter().filter(|v| !c.desired.contains(v)).map(|v| format!("-{v}"));
+                    let _ = writeln!(s, "{indent}    {}: {}", c.attr, added.chain(removed).collect::<Vec<_>>().join(" "));
+                } else {
+                    let _ = writeln!(s, "{indent}    {}: {} → {}", c.attr, show_values(c.sensitive, &c.actual), show_values(c.sensitive, &c.desired));
+                }
             }
         }
         Op::Delete { key, .. } => {

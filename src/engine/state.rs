@@ -79,6 +79,8 @@ pub struct Object {
     pub sensitive: BTreeSet<AttrName>,
     /// The input object that wants this one, for per-resource status.
     pub source: Option<ObjectRef>,
+    /// Where a target found the object (an LDAP DN, a SCIM id). Never compared.
+    pub locator: Option<String>,
 }
 
 /// Serialised for plans and status: sensitive values are masked.
@@ -119,6 +121,7 @@ impl Object {
             attrs: BTreeMap::new(),
             sensitive: BTreeSet::new(),
             source: None,
+            locator: None,
         }
     }
 

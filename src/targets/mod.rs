@@ -1,25 +1,175 @@
 //! Targets do I/O only: `observe` reads the objects accord owns in a downstream system,
-//! `apply` carries out a plan's operations there, idempotently.
+//! `apply` carries out a plan's operations there, idempotently. The engine decides what.
+
+pub mod ldap;
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
 
-use crate::engine::{DesiredTarget, ObjectRef, Observation, Snapshot};
+use serde::Serialize;
+use tokio::time::Instant;
 
-/// Reads every target that can be reached; the others say why not.
-pub fn observe_all(
-    targets: &[DesiredTarget],
-    _snapshot: &Snapshot,
-) -> BTreeMap<ObjectRef, Observation> {
-    targets
+use crate::api::{Integration, IntegrationKind};
+use crate::engine::plan::TargetPlan;
+use crate::engine::{DesiredTarget, ObjectKey, ObjectRef, Observation, ObservedState, Snapshot};
+
+/// Why a target could not do what was asked. `kind` is the metric label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorKind {
+    /// The Integration or its Secrets do not say how to reach the target.
+    Config,
+    /// Network, TLS or server down: retry later.
+    Unreachable,
+    /// The target refused the credentials.
+    Auth,
+    /// The target refused one operation.
+    Rejected,
+}
+
+impl ErrorKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Unreachable => "unreachable",
+            Self::Auth => "auth",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+impl TargetError {
+    pub fn config(m: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Config, message: m.into() }
+    }
+    pub fn unreachable(m: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Unreachable, message: m.into() }
+    }
+    pub fn auth(m: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Auth, message: m.into() }
+    }
+    pub fn rejected(m: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Rejected, message: m.into() }
+    }
+    pub fn is_unreachable(&self) -> bool {
+        self.kind == ErrorKind::Unreachable
+    }
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Spaces requests to at most `requestsPerSecond`.
+pub struct Pacer {
+    interval: Option<Duration>,
+    next: tokio::sync::Mutex<Instant>,
+}
+
+impl Pacer {
+    pub fn new(per_second: u32) -> Self {
+        let interval = (per_second > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(per_second)));
+        Self { interval, next: tokio::sync::Mutex::new(Instant::now()) }
+    }
+
+    pub async fn wait(&self) {
+        let Some(step) = self.interval else { return };
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let at = (*next).max(now);
+            *next = at + step;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// What an apply did to one target.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyReport {
+    pub integration: Option<ObjectRef>,
+    pub succeeded: usize,
+    /// Write requests sent (adds, modifies, moves, deletes).
+    pub writes: usize,
+    pub failed: Vec<(ObjectKey, String)>,
+    /// Set when the apply stopped early; `not_attempted` operations were left for a rerun.
+    pub aborted: Option<String>,
+    pub not_attempted: usize,
+}
+
+impl ApplyReport {
+    pub fn new(integration: &ObjectRef) -> Self {
+        Self { integration: Some(integration.clone()), ..Default::default() }
+    }
+    pub fn succeeded(&mut self, _key: ObjectKey, writes: usize) {
+        self.succeeded += 1;
+        self.writes += writes;
+    }
+    pub fn failed(&mut self, key: ObjectKey, reason: String) {
+        self.failed.push((key, reason));
+    }
+    pub fn abort(&mut self, reason: String, not_attempted: usize) {
+        self.aborted = Some(reason);
+        self.not_attempted += not_attempted;
+    }
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && self.aborted.is_none()
+    }
+}
+
+/// A downstream system accord can read and write.
+pub enum Target {
+    Ldap(Box<ldap::LdapTarget>),
+}
+
+impl Target {
+    pub fn new(integration: &Integration, snapshot: &Snapshot) -> Result<Self, TargetError> {
+        match integration.spec.kind {
+            IntegrationKind::Ldap => Ok(Self::Ldap(Box::new(ldap::LdapTarget::new(integration, snapshot)?))),
+            k => Err(TargetError::config(format!("accord has no connector for {} targets yet", k.as_str()))),
+        }
+    }
+
+    pub async fn observe(&self) -> Result<ObservedState, TargetError> {
+        match self {
+            Self::Ldap(t) => t.observe().await,
+        }
+    }
+
+    pub async fn apply(&self, plan: &TargetPlan, observed: &ObservedState) -> ApplyReport {
+        match self {
+            Self::Ldap(t) => t.apply(plan, observed).await,
+        }
+    }
+}
+
+pub fn find_integration<'a>(snapshot: &'a Snapshot, r: &ObjectRef) -> Option<&'a Integration> {
+    snapshot
+        .integrations
         .iter()
-        .map(|t| {
-            (
-                t.integration.clone(),
-                Err(format!(
-                    "accord cannot read {} targets yet",
-                    t.kind.as_str()
-                )),
-            )
-        })
-        .collect()
+        .find(|i| i.metadata.name.as_deref() == Some(&r.name) && i.metadata.namespace.as_deref() == Some(&r.namespace))
+}
+
+/// Reads every target that can be reached, all at once; the others say why not.
+pub async fn observe_all(targets: &[DesiredTarget], snapshot: &Snapshot) -> BTreeMap<ObjectRef, Observation> {
+    let reads = targets.iter().map(|t| async move {
+        let result = match find_integration(snapshot, &t.integration).map(|i| Target::new(i, snapshot)) {
+            None => Err(format!("{} is not in the snapshot", t.integration)),
+            Some(Err(e)) => Err(e.to_string()),
+            Some(Ok(target)) => target.observe().await.map_err(|e| e.to_string()),
+        };
+        (t.integration.clone(), result)
+    });
+    futures::future::join_all(reads).await.into_iter().collect()
 }

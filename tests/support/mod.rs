@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: scratch folders and running the real binary.
 #![allow(dead_code)]
 
+pub mod slapd;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};

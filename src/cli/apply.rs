@@ -1,0 +1,78 @@
+//! `accord apply DIR...`: the plan, carried out against the live targets.
+
+use clap::Args;
+
+use crate::api::ManagementMode;
+use crate::engine::plan::Baseline;
+use crate::engine::{compile, make_plan};
+use crate::manifests::load_paths;
+use crate::targets::{ApplyReport, Target, find_integration, observe_all};
+
+use super::plan::{PlanArgs, today_or};
+use super::default_paths;
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+pub fn run(args: ApplyArgs) -> i32 {
+    let args = args.plan;
+    if args.offline {
+        eprintln!("error: apply needs the live targets; --offline is for plan");
+        return 1;
+    }
+    let paths = default_paths(args.paths.clone());
+    let loaded = load_paths(&paths, &args.namespace);
+    let mut compiled = compile(&loaded.snapshot, today_or(args.today));
+    compiled.problems.splice(0..0, loaded.problems);
+    compiled.targets.retain(|t| args.target.is_empty() || args.target.iter().any(|n| n == &t.integration.name));
+    let snapshot = loaded.snapshot;
+    let runtime = super::runtime();
+    let observed = runtime.block_on(observe_all(&compiled.targets, &snapshot));
+    let confirmed = compiled.targets.iter().map(|t| (t.integration.clone(), args.confirm_deletions)).collect();
+    let plan = make_plan(compiled, &observed, &confirmed);
+    print!("{}", plan.render_text(args.detail));
+
+    let mut reports: Vec<ApplyReport> = Vec::new();
+    let mut failed = !plan.errors.is_empty();
+    println!("\nApplied:");
+    for tp in &plan.targets {
+        let name = &tp.integration;
+        match (&tp.baseline, tp.management) {
+            (Baseline::Empty { reason }, _) => {
+                println!("  {name}: NOT APPLIED: {reason}");
+                failed = true;
+            }
+            (_, ManagementMode::Observe) => println!("  {name}: Observe mode, nothing changed ({} differences reported)", tp.ops.len()),
+            (Baseline::Live, ManagementMode::Enforce) => {
+                let Some(Ok(actual)) = observed.get(name) else { continue };
+                let target = find_integration(&snapshot, name).map(|i| Target::new(i, &snapshot));
+                let report = match target {
+                    Some(Ok(t)) => runtime.block_on(t.apply(tp, actual)),
+                    Some(Err(e)) => {
+                        let mut r = ApplyReport::new(name);
+                        r.abort(e.to_string(), tp.ops.len());
+                        r
+                    }
+                    None => continue,
+                };
+                let held = if tp.held.is_empty() { String::new() } else { format!(", {} deletions HELD", tp.held.len()) };
+                println!("  {name}: {} of {} operations done, {} writes{held}", report.succeeded, tp.ops.len(), report.writes);
+                for (key, why) in &report.failed {
+                    println!("    failed: {key}: {why}");
+                }
+                if let Some(why) = &report.aborted {
+                    println!("    stopped: {why}; {} operations left for the next run", report.not_attempted);
+                }
+                failed |= !report.ok();
+                reports.push(report);
+            }
+        }
+    }
+    for e in &plan.errors {
+        eprintln!("error: {e}");
+    }
+    if failed { 1 } else { 0 }
+}
