@@ -380,9 +380,10 @@ impl LdapTarget {
                     dn = new_dn;
                 }
                 if !changes.is_empty() {
-                    let index = state.lock().expect("apply state").index.clone();
-                    let mods: Vec<Mod<String>> =
-                        changes.iter().map(|c| Mod::Replace(c.attr.clone(), self.ldap_values(key.kind, &c.attr, &c.desired, &index))).collect();
+                    let mods: Vec<Mod<String>> = {
+                        let s = state.lock().expect("apply state");
+                        changes.iter().map(|c| Mod::Replace(c.attr.clone(), self.ldap_values(key.kind, &c.attr, &c.desired, &s.index))).collect()
+                    };
                     self.pacer.wait().await;
                     let r = ldap.with_timeout(OP_TIMEOUT).modify(&dn.to_string(), mods).await.map_err(|e| io_error(&self.url, &e))?;
                     if r.rc != 0 {
@@ -410,11 +411,14 @@ impl LdapTarget {
 
     async fn create(&self, ldap: &mut Ldap, object: &Object, state: &Mutex<ApplyState>) -> Result<usize, TargetError> {
         let key = &object.key;
-        let index = state.lock().expect("apply state").index.clone();
-        let parent = self.parent_dn(key.kind, object.parent.as_deref(), &index)?;
-        let dn = parent.child(Self::rdn_attr(key.kind), &key.id);
-        let mut attrs: Vec<(String, HashSet<String>)> =
-            object.attrs.iter().map(|(k, v)| (k.to_string(), self.ldap_values(key.kind, k, v, &index))).collect();
+        let (dn, mut attrs) = {
+            let s = state.lock().expect("apply state");
+            let parent = self.parent_dn(key.kind, object.parent.as_deref(), &s.index)?;
+            let dn = parent.child(Self::rdn_attr(key.kind), &key.id);
+            let attrs: Vec<(String, HashSet<String>)> =
+                object.attrs.iter().map(|(k, v)| (k.to_string(), self.ldap_values(key.kind, k, v, &s.index))).collect();
+            (dn, attrs)
+        };
         if key.kind == ObjectKind::Group && !object.attrs.contains_key(MEMBER_ATTR) {
             attrs.push((MEMBER_ATTR.to_string(), HashSet::from([String::new()])));
         }

@@ -1,0 +1,151 @@
+//! Benchmark: accord into a real slapd.
+//!
+//!     cargo bench --bench ldap                 # 10,000 people
+//!     ACCORD_BENCH_PEOPLE=2000 cargo bench --bench ldap
+//!
+//! 1. cold: every person, unit and group created by `apply` (in process, as the CLI does);
+//! 2. the same entries loaded with one raw `ldapadd` into a second, empty suffix of the same
+//!    server, side by side;
+//! 3. a no-op rerun: observe + diff + apply with nothing to do;
+//! 4. one edited grant: how many writes it takes.
+
+#[path = "../tests/support/slapd.rs"]
+mod slapd;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use accord::engine::{compile, make_plan};
+use accord::manifests::load_paths;
+use accord::targets::{ApplyReport, Target, find_integration, observe_all};
+
+fn write_estate(dir: &Path, url: &str, people: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut s = format!(
+        r#"apiVersion: accord.dev/v1alpha1
+kind: Tenant
+metadata: {{name: bench, namespace: ns}}
+spec:
+  displayName: Bench Oy
+  country: FI
+  integrations: {{directory: dir}}
+  features: [messaging, documents, reports, sickLeave]
+  roles: [{{name: admin, admin: true}}, {{name: nurse}}, {{name: physician}}, {{name: employee}}]
+  policy: {{minAdmins: 0}}
+---
+apiVersion: accord.dev/v1alpha1
+kind: Integration
+metadata: {{name: dir, namespace: ns}}
+spec:
+  tenant: bench
+  kind: ldap
+  endpoint: "{url}"
+  credentialsRef: {{secretName: bind}}
+  ldap: {{baseDN: "dc=acme,dc=fi"}}
+  sync: {{requestsPerSecond: 100000, maxConcurrency: 8}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: bind, namespace: ns}}
+stringData: {{bindDN: "cn=admin,dc=acme,dc=fi", password: secret}}
+---
+apiVersion: accord.dev/v1alpha1
+kind: OrgUnit
+metadata: {{name: root, namespace: ns}}
+spec: {{tenant: bench, displayName: Root}}
+"#
+    );
+    for u in 0..20 {
+        let _ = write!(s, "---\napiVersion: accord.dev/v1alpha1\nkind: OrgUnit\nmetadata: {{name: u{u}, namespace: ns}}\nspec: {{tenant: bench, displayName: Unit {u}, parent: root}}\n");
+    }
+    std::fs::write(dir.join("base.yaml"), s).unwrap();
+    let roles = ["nurse", "physician", "employee"];
+    let features = ["messaging", "documents", "reports", "sickLeave"];
+    let mut g = String::new();
+    for i in 0..people {
+        let _ = write!(
+            g,
+            "---\napiVersion: accord.dev/v1alpha1\nkind: UserGrant\nmetadata: {{name: p{i:05}, namespace: ns}}\nspec:\n  tenant: bench\n  person: {{givenName: Given{i}, familyName: Family{}, email: p{i:05}@bench.fi, phone: \"+358 40 {:07}\", employeeNumber: E{i:05}}}\n  unit: u{}\n  roles: [{}]\n  groups: [team-{}]\n  features: [{}, {}]\n",
+            i % 97,
+            i,
+            i % 20,
+            roles[i % 3],
+            i % 50,
+            features[i % 4],
+            features[(i + 1) % 4]
+        );
+    }
+    std::fs::write(dir.join("grants.yaml"), g).unwrap();
+}
+
+struct Run {
+    took: Duration,
+    ops: usize,
+    report: ApplyReport,
+}
+
+fn apply(rt: &tokio::runtime::Runtime, dir: &Path) -> Run {
+    let start = Instant::now();
+    let loaded = load_paths(&[dir.to_path_buf()], "default");
+    let compiled = compile(&loaded.snapshot, jiff::civil::date(2026, 11, 22));
+    assert!(compiled.problems.is_empty() && loaded.problems.is_empty());
+    let observed = rt.block_on(observe_all(&compiled.targets, &loaded.snapshot));
+    let plan = make_plan(compiled, &observed, &BTreeMap::new());
+    let tp = &plan.targets[0];
+    let actual = observed[&tp.integration].as_ref().expect("slapd is reachable");
+    let target = Target::new(find_integration(&loaded.snapshot, &tp.integration).unwrap(), &loaded.snapshot).unwrap();
+    let report = rt.block_on(target.apply(tp, actual));
+    assert!(report.ok(), "{:?}", report.failed.first());
+    Run { took: start.elapsed(), ops: tp.ops.len(), report }
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let people: usize = std::env::var("ACCORD_BENCH_PEOPLE").ok().and_then(|v| v.parse().ok()).unwrap_or(if full { 10_000 } else { 300 });
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-ldap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let server = slapd::Slapd::start(&work, &["dc=acme,dc=fi", "dc=raw,dc=fi"]);
+    let estate = work.join("estate");
+    write_estate(&estate, &server.url(), people);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+
+    let cold = apply(&rt, &estate);
+
+    // The same entries, as LDIF, into the second suffix with one ldapadd.
+    let dump = server.search("dc=acme,dc=fi", "(seeAlso=*)", &["*"]);
+    let ldif = dump.replace("dc=acme,dc=fi", "dc=raw,dc=fi");
+    let entries = ldif.matches("\ndn: ").count() + usize::from(ldif.starts_with("dn: "));
+    let containers = "dn: ou=people,dc=raw,dc=fi\nobjectClass: organizationalUnit\nou: people\n\ndn: ou=groups,dc=raw,dc=fi\nobjectClass: organizationalUnit\nou: groups\n\n";
+    let file = work.join("raw.ldif");
+    std::fs::write(&file, format!("{containers}{ldif}")).unwrap();
+    let raw_start = Instant::now();
+    let out = Command::new("ldapadd")
+        .args(["-x", "-H", &server.url(), "-D", "cn=admin,dc=raw,dc=fi", "-w", slapd::ADMIN_PW, "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let raw = raw_start.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let noop = apply(&rt, &estate);
+
+    // One edited grant: a new phone number and another team.
+    let grants = estate.join("grants.yaml");
+    let text = std::fs::read_to_string(&grants).unwrap();
+    let edited = text.replacen("phone: \"+358 40 0000007\", employeeNumber: E00007}\n  unit: u7\n  roles: [physician]\n  groups: [team-7]", "phone: \"+358 40 7777777\", employeeNumber: E00007}\n  unit: u7\n  roles: [physician]\n  groups: [team-8]", 1);
+    assert_ne!(text, edited, "the edit applies");
+    std::fs::write(&grants, edited).unwrap();
+    let one = apply(&rt, &estate);
+
+    println!("accord apply into slapd, {people} people ({} entries in all):", entries);
+    println!("  cold:          {:>8.2?}  {} operations, {} writes", cold.took, cold.ops, cold.report.writes);
+    println!("  raw ldapadd:   {:>8.2?}  same {} entries, one connection   → accord/ldapadd = {:.2}x", raw, entries, cold.took.as_secs_f64() / raw.as_secs_f64());
+    println!("  no-op rerun:   {:>8.2?}  {} operations, {} writes", noop.took, noop.ops, noop.report.writes);
+    println!("  one edit:      {:>8.2?}  {} operations, {} writes (person p00007, groups team-7 and team-8)", one.took, one.ops, one.report.writes);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&work);
+}
