@@ -100,7 +100,7 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
 }
 
 /// Splits a YAML stream into documents with the line each starts on (1-based).
-fn split_documents(text: &str) -> Vec<(usize, String)> {
+pub fn split_documents(text: &str) -> Vec<(usize, String)> {
     let mut docs = Vec::new();
     let mut current = String::new();
     let mut start = 1;

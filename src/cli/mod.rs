@@ -1,6 +1,7 @@
 //! The command line: thin shells around the engine.
 
 pub mod apply;
+pub mod import;
 pub mod plan;
 
 use std::path::PathBuf;
@@ -24,6 +25,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Carry out the plan against the live targets. Exit 0: all done; 1: errors or failures.
     Apply(apply::ApplyArgs),
+    /// Turn a staff roster (CSV, XLSX) into UserGrant manifests.
+    Import(import::ImportArgs),
     /// Print the CustomResourceDefinitions as YAML.
     Crds,
 }
@@ -48,6 +51,7 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Apply(args) => apply::run(args),
+        Command::Import(args) => import::run(args),
         Command::Crds => {
             print!("{}", crate::api::crds_yaml());
             0

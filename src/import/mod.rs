@@ -1,0 +1,341 @@
+//! `accord import`: a staff roster (CSV or XLSX) → one UserGrant manifest per person, for a
+//! pull request. National identity numbers go only into a Secret manifest kept apart.
+
+pub mod mapping;
+pub mod rows;
+pub mod table;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use crate::api::{Address, Person, SecretKeyRef, Tenant, UserGrant, UserGrantSpec};
+use crate::engine::problem::Kind;
+use crate::engine::tree::{build_tree, slug};
+use crate::manifests::{Loaded, load_paths};
+use crate::validate::Country;
+
+use mapping::{MappingFile, map_columns};
+use rows::{PersonRow, RowContext, RowProblem, check_rows};
+
+pub struct ImportRequest {
+    pub file: PathBuf,
+    pub tenant: String,
+    pub namespace: Option<String>,
+    /// Manifests holding the Tenant, its OrgUnits and existing UserGrants.
+    pub from: Vec<PathBuf>,
+    pub mapping: Option<PathBuf>,
+    pub sheet: Option<String>,
+    pub out: PathBuf,
+    pub strict: bool,
+    pub progress: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct ImportOutcome {
+    pub rows: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub problems: Vec<RowProblem>,
+    pub written: bool,
+    pub report: Option<PathBuf>,
+}
+
+/// Errors that stop the whole import (as opposed to bad rows).
+pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
+    let mapping = match &req.mapping {
+        None => MappingFile::default(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: cannot be read: {e}", p.display()))?;
+            serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
+        }
+    };
+    let from = if req.from.is_empty() { vec![req.out.clone()] } else { req.from.clone() };
+    let loaded = load_paths(&from, "default");
+    let tenant = find_tenant(&loaded, &req.tenant, req.namespace.as_deref())?;
+    let ns = tenant.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let units: BTreeMap<&str, &crate::api::OrgUnit> = loaded
+        .snapshot
+        .org_units
+        .iter()
+        .filter(|u| u.metadata.namespace.as_deref() == Some(&ns))
+        .map(|u| (u.metadata.name.as_deref().unwrap_or_default(), u))
+        .collect();
+    let (tree, _) = build_tree(&ns, &req.tenant, &units, &BTreeSet::new());
+    if tree.units.is_empty() {
+        return Err(format!("Tenant {ns}/{} has no OrgUnits in {}: import needs the unit tree", req.tenant, show(&from)));
+    }
+    let country = tenant
+        .spec
+        .country
+        .as_deref()
+        .and_then(Country::from_code)
+        .or_else(|| tenant.spec.identifiers.iter().find_map(|i| crate::validate::identifiers::scheme_country(i.scheme)));
+
+    let table = table::read_table(&req.file, req.sheet.as_deref())?;
+    let fields = map_columns(&table.headers, &mapping).map_err(|e| format!("{}: {e}", req.file.display()))?;
+    let ctx = RowContext {
+        tenant: &req.tenant,
+        tree: &tree,
+        country,
+        roles: tenant.spec.roles.iter().map(|r| r.name.clone()).collect(),
+        features: tenant.spec.features.clone(),
+    };
+    let (good, problems) = check_rows(&table, &fields, &ctx);
+    let mut outcome = ImportOutcome { rows: table.rows.len(), problems, ..Default::default() };
+    if req.strict && !outcome.problems.is_empty() {
+        return Ok(outcome);
+    }
+
+    // Existing grants of this tenant, by e-mail: their names and files are kept.
+    let existing: BTreeMap<String, &UserGrant> = loaded
+        .snapshot
+        .user_grants
+        .iter()
+        .filter(|g| g.spec.tenant == req.tenant && g.metadata.namespace.as_deref() == Some(&ns))
+        .map(|g| (g.spec.person.email.to_lowercase(), g))
+        .collect();
+    let mut taken: BTreeMap<String, String> =
+        existing.iter().map(|(email, g)| (g.metadata.name.clone().unwrap_or_default(), email.clone())).collect();
+    let secret_name = format!("{}-national-ids", req.tenant);
+    // An existing Secret of that name is updated where it is; otherwise one is written beside
+    // the grants.
+    let secret_file = loaded
+        .snapshot
+        .origin(&crate::engine::ObjectRef::new(Kind::Secret, &ns, &secret_name))
+        .map(|o| PathBuf::from(o.rsplit_once(':').map_or(o.as_str(), |(f, _)| f)))
+        .filter(|f| document_count(f) == 1)
+        .unwrap_or_else(|| req.out.join(format!("{secret_name}.yaml")));
+    let mut secret = read_secret_data(&secret_file);
+    let secret_before = secret.clone();
+    std::fs::create_dir_all(&req.out).map_err(|e| format!("{}: {e}", req.out.display()))?;
+
+    let bar = progress_bar(req.progress, good.len());
+    for p in &good {
+        bar.inc(1);
+        let previous = existing.get(&p.email).copied();
+        let name = match previous {
+            Some(g) => g.metadata.name.clone().unwrap_or_default(),
+            None => unique_name(&p.email, &mut taken),
+        };
+        let path = match previous.and_then(|_| loaded.snapshot.origin(&crate::engine::ObjectRef::new(Kind::UserGrant, &ns, &name))) {
+            Some(origin) => {
+                let file = PathBuf::from(origin.rsplit_once(':').map_or(origin.as_str(), |(f, _)| f));
+                if document_count(&file) != 1 {
+                    outcome.problems.push(RowProblem {
+                        row: p.row,
+                        column: String::new(),
+                        value: p.email.clone(),
+                        reason: format!("UserGrant {name} is defined in {} among other documents; import only rewrites files of one UserGrant", file.display()),
+                    });
+                    continue;
+                }
+                file
+            }
+            None => req.out.join(format!("{name}.yaml")),
+        };
+        let mut grant = merge(previous, p, &name, &ns, &req.tenant, country, &mapping);
+        match p.national_id.clone() {
+            Some(Some(id)) => {
+                secret.insert(name.clone(), id);
+                grant.spec.person.national_id_ref = Some(SecretKeyRef { secret_name: secret_name.clone(), key: name.clone() });
+            }
+            Some(None) => grant.spec.person.national_id_ref = None,
+            None => {}
+        }
+        let text = format!("# Imported by accord from {}; edit freely: a re-import keeps fields the roster does not carry.\n{}", file_name(&req.file), serde_yaml::to_string(&grant).map_err(|e| e.to_string())?);
+        match std::fs::read_to_string(&path) {
+            Ok(old) if strip_comment(&old) == strip_comment(&text) => outcome.unchanged += 1,
+            Ok(_) => {
+                std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+                outcome.updated += 1;
+            }
+            Err(_) => {
+                std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+                outcome.created += 1;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if secret != secret_before {
+        write_secret(&secret_file, &secret_name, &ns, &secret)?;
+    }
+    let report = req.out.join("import-report.txt");
+    ensure_gitignore(&req.out, &["import-report.txt"])?;
+    if let (Some(dir), Some(file)) = (secret_file.parent(), secret_file.file_name()) {
+        ensure_gitignore(dir, &[&file.to_string_lossy()])?;
+    }
+    if outcome.problems.is_empty() {
+        let _ = std::fs::remove_file(&report);
+    } else {
+        let lines: String = outcome.problems.iter().map(|p| format!("{}\n", describe(p))).collect();
+        std::fs::write(&report, format!("# Rows of {} that were not imported\n{lines}", file_name(&req.file))).map_err(|e| e.to_string())?;
+        outcome.report = Some(report);
+    }
+    outcome.written = true;
+    Ok(outcome)
+}
+
+pub fn describe(p: &RowProblem) -> String {
+    if p.column.is_empty() {
+        format!("row {}: {}: {}", p.row, p.value, p.reason)
+    } else {
+        format!("row {}: column {:?}: {:?} {}", p.row, p.column, p.value, p.reason)
+    }
+}
+
+fn show(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(|| p.display().to_string(), |f| f.to_string_lossy().into_owned())
+}
+
+fn strip_comment(text: &str) -> &str {
+    text.split_once('\n').filter(|(first, _)| first.starts_with('#')).map_or(text, |(_, rest)| rest)
+}
+
+fn find_tenant<'a>(loaded: &'a Loaded, name: &str, namespace: Option<&str>) -> Result<&'a Tenant, String> {
+    let found: Vec<&Tenant> = loaded
+        .snapshot
+        .tenants
+        .iter()
+        .filter(|t| t.metadata.name.as_deref() == Some(name) && namespace.is_none_or(|ns| t.metadata.namespace.as_deref() == Some(ns)))
+        .collect();
+    match found.as_slice() {
+        [t] => Ok(t),
+        [] => Err(format!("no Tenant {name:?} in the manifests given with --from")),
+        _ => Err(format!("Tenant {name:?} is in several namespaces; say which with --namespace")),
+    }
+}
+
+/// A resource name from the e-mail's local part, unique within the tenant.
+fn unique_name(email: &str, taken: &mut BTreeMap<String, String>) -> String {
+    let local = email.split('@').next().unwrap_or(email).replace(['.', '_', '+'], " ");
+    let mut base = slug(&local);
+    base.truncate(56);
+    let base = base.trim_matches('-').to_string();
+    let base = if base.is_empty() { "person".to_string() } else { base };
+    let mut name = base.clone();
+    let mut n = 2;
+    while taken.get(&name).is_some_and(|e| e != email) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    taken.insert(name.clone(), email.to_string());
+    name
+}
+
+/// The grant as it should be: the roster's fields over what was there before.
+fn merge(previous: Option<&UserGrant>, p: &PersonRow, name: &str, ns: &str, tenant: &str, country: Option<Country>, mapping: &MappingFile) -> UserGrant {
+    let mut spec = previous.map(|g| g.spec.clone()).unwrap_or_else(|| UserGrantSpec {
+        tenant: tenant.to_string(),
+        person: Person::default(),
+        unit: String::new(),
+        roles: mapping.defaults.roles.clone(),
+        groups: mapping.defaults.groups.clone(),
+        features: mapping.defaults.features.clone(),
+        scopes: vec![],
+        valid_from: None,
+        valid_until: None,
+        suspended: false,
+        shared: false,
+        attestation: None,
+    });
+    let person = &mut spec.person;
+    person.given_name = p.given_name.clone();
+    person.family_name = p.family_name.clone();
+    person.email = p.email.clone();
+    spec.unit = p.unit.clone();
+    macro_rules! carry {
+        ($src:expr, $dst:expr) => {
+            if let Some(v) = $src.clone() {
+                $dst = v;
+            }
+        };
+    }
+    carry!(p.phone, person.phone);
+    carry!(p.skills, person.skills);
+    carry!(p.employee_number, person.employee_number);
+    carry!(p.title, person.title);
+    carry!(p.hsa_id, person.hsa_id);
+    if p.street.is_some() || p.postal_code.is_some() || p.city.is_some() || p.country.is_some() {
+        let mut a = person.address.clone().unwrap_or_default();
+        carry!(p.street, a.street);
+        carry!(p.postal_code, a.postal_code);
+        carry!(p.city, a.city);
+        carry!(p.country, a.country);
+        if a.country.is_none() {
+            a.country = country.map(|c| c.code().to_string());
+        }
+        person.address = (a != Address::default()).then_some(a);
+    }
+    carry!(p.groups, spec.groups);
+    carry!(p.roles, spec.roles);
+    carry!(p.features, spec.features);
+    carry!(p.valid_from, spec.valid_from);
+    carry!(p.valid_until, spec.valid_until);
+    let mut g = previous.cloned().unwrap_or_else(|| UserGrant::new(name, spec.clone()));
+    g.spec = spec;
+    g.metadata = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(ns.to_string()),
+        labels: g.metadata.labels.clone(),
+        annotations: g.metadata.annotations.clone(),
+        ..Default::default()
+    };
+    g.status = None;
+    g
+}
+
+fn document_count(file: &Path) -> usize {
+    std::fs::read_to_string(file).map_or(0, |t| crate::manifests::split_documents(&t).len())
+}
+
+fn read_secret_data(path: &Path) -> BTreeMap<String, String> {
+    let Ok(text) = std::fs::read_to_string(path) else { return BTreeMap::new() };
+    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_default();
+    v.get("stringData")
+        .and_then(|d| d.as_mapping())
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default()
+}
+
+fn write_secret(path: &Path, name: &str, ns: &str, data: &BTreeMap<String, String>) -> Result<(), String> {
+    let mut text = format!(
+        "# National identity numbers written by accord import. Keep this file out of Git (it is in\n# .gitignore): seal it or load it into the cluster's secret store.\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\ntype: Opaque\nstringData:\n"
+    );
+    for (k, v) in data {
+        text.push_str(&format!("  {k}: {}\n", serde_json::to_string(v).map_err(|e| e.to_string())?));
+    }
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn ensure_gitignore(dir: &Path, entries: &[&str]) -> Result<(), String> {
+    let path = dir.join(".gitignore");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    let before = text.clone();
+    for e in entries {
+        if !text.lines().any(|l| l.trim() == *e) {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(e);
+            text.push('\n');
+        }
+    }
+    if text != before {
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn progress_bar(enabled: bool, len: usize) -> indicatif::ProgressBar {
+    if enabled && std::io::stdout().is_terminal() {
+        indicatif::ProgressBar::new(len as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    }
+}
