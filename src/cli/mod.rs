@@ -1,6 +1,7 @@
 //! The command line: thin shells around the engine.
 
 pub mod apply;
+pub mod attest;
 pub mod import;
 pub mod plan;
 
@@ -25,6 +26,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Carry out the plan against the live targets. Exit 0: all done; 1: errors or failures.
     Apply(apply::ApplyArgs),
+    /// Record attestations in manifest files, or list who is due (--due).
+    Attest(attest::AttestArgs),
     /// Turn a staff roster (CSV, XLSX) into UserGrant manifests.
     Import(import::ImportArgs),
     /// Print the CustomResourceDefinitions as YAML.
@@ -52,6 +55,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Plan(args) => plan::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Import(args) => import::run(args),
+        Command::Attest(args) => attest::run(args),
         Command::Crds => {
             print!("{}", crate::api::crds_yaml());
             0

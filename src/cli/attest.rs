@@ -1,0 +1,207 @@
+//! `accord attest`: record that the information owner confirmed people still belong, or
+//! list who is due (`--due`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use clap::Args;
+use jiff::ToSpan;
+
+use crate::engine::lifecycle::AttestationState;
+use crate::engine::problem::Kind;
+use crate::engine::tree::build_tree;
+use crate::engine::{ObjectRef, compile};
+use crate::manifests::load_paths;
+use crate::validate::{parse_duration, validate_email};
+
+use super::default_paths;
+use super::plan::today_or;
+
+#[derive(Args, Debug)]
+pub struct AttestArgs {
+    /// Manifest files or folders (default: examples)
+    pub paths: Vec<PathBuf>,
+    /// List who is due or overdue, per unit, instead of attesting.
+    #[arg(long)]
+    pub due: bool,
+    /// With --due: also people due within this long (default 30d).
+    #[arg(long, default_value = "30d")]
+    pub within: String,
+    /// Who attests (an e-mail address).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// UserGrants to attest, by name (repeatable).
+    #[arg(long = "person")]
+    pub persons: Vec<String>,
+    /// Attest everyone whose home unit is this OrgUnit (repeatable).
+    #[arg(long = "unit")]
+    pub units: Vec<String>,
+    /// With --unit: the units below it too.
+    #[arg(long)]
+    pub descendants: bool,
+    /// Attest everyone of the tenant.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub tenant: Option<String>,
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// The date of the attestation and of the due list (default today).
+    #[arg(long)]
+    pub today: Option<jiff::civil::Date>,
+}
+
+pub fn run(args: AttestArgs) -> i32 {
+    let paths = default_paths(args.paths.clone());
+    let loaded = load_paths(&paths, &args.namespace);
+    if !loaded.problems.is_empty() {
+        for p in &loaded.problems {
+            eprintln!("error: {p}");
+        }
+        return 1;
+    }
+    let today = today_or(args.today);
+    if args.due {
+        return due(&args, &loaded.snapshot, today);
+    }
+    let Some(by) = args.by.as_deref() else {
+        eprintln!("error: say who attests with --by EMAIL");
+        return 1;
+    };
+    if let Err(e) = validate_email(by) {
+        eprintln!("error: --by {by:?} {e}");
+        return 1;
+    }
+    if args.persons.is_empty() && args.units.is_empty() && !args.all {
+        eprintln!("error: choose people with --person, --unit or --all");
+        return 1;
+    }
+    let snap = &loaded.snapshot;
+    let grants: Vec<&crate::api::UserGrant> =
+        snap.user_grants.iter().filter(|g| args.tenant.as_deref().is_none_or(|t| g.spec.tenant == t)).collect();
+    let tenants: BTreeSet<(&str, &str)> = grants.iter().map(|g| (g.metadata.namespace.as_deref().unwrap_or("default"), g.spec.tenant.as_str())).collect();
+    if (args.all || !args.units.is_empty()) && tenants.len() > 1 {
+        eprintln!("error: the manifests hold several tenants; say which with --tenant");
+        return 1;
+    }
+    // Units chosen, with their subtrees when asked.
+    let mut units: BTreeSet<String> = BTreeSet::new();
+    if let Some((ns, tenant)) = tenants.iter().next() {
+        let all_units = snap.org_units.iter().filter(|u| u.metadata.namespace.as_deref() == Some(ns)).map(|u| (u.metadata.name.as_deref().unwrap_or_default(), u)).collect();
+        let (tree, _) = build_tree(ns, tenant, &all_units, &BTreeSet::new());
+        for u in &args.units {
+            let Some(node) = tree.find(u) else {
+                eprintln!("error: --unit {u:?} is no OrgUnit of tenant {tenant}");
+                return 1;
+            };
+            if args.descendants {
+                units.extend(tree.subtree(&node.name).into_iter().map(String::from));
+            } else {
+                units.insert(node.name.clone());
+            }
+        }
+    }
+    let mut chosen = Vec::new();
+    for g in &grants {
+        let name = g.metadata.name.as_deref().unwrap_or_default();
+        if args.all || args.persons.iter().any(|p| p == name) || units.contains(&g.spec.unit) {
+            chosen.push(ObjectRef::new(Kind::UserGrant, g.metadata.namespace.as_deref().unwrap_or("default"), name));
+        }
+    }
+    for p in &args.persons {
+        if !chosen.iter().any(|c| &c.name == p) {
+            eprintln!("error: --person {p:?} is no UserGrant in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "));
+            return 1;
+        }
+    }
+    // Group by file so that each file is read and written once.
+    let mut by_file: BTreeMap<PathBuf, Vec<ObjectRef>> = BTreeMap::new();
+    for c in chosen {
+        let Some(origin) = snap.origin(&c) else { continue };
+        let file = PathBuf::from(origin.rsplit_once(':').map_or(origin.as_str(), |(f, _)| f));
+        by_file.entry(file).or_default().push(c);
+    }
+    let mut count = 0;
+    for (file, refs) in by_file {
+        match set_attestation(&file, &refs, today, by) {
+            Ok(n) => count += n,
+            Err(e) => {
+                eprintln!("error: {}: {e}", file.display());
+                return 1;
+            }
+        }
+    }
+    println!("attested {count} people on {today} by {by}");
+    0
+}
+
+/// Rewrites the documents of `refs` in `file` with a new `spec.attestation`.
+fn set_attestation(file: &std::path::Path, refs: &[ObjectRef], today: jiff::civil::Date, by: &str) -> Result<usize, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let header: String = text.lines().take_while(|l| l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    let mut docs: Vec<serde_yaml::Value> = Vec::new();
+    for (_, doc) in crate::manifests::split_documents(&text) {
+        docs.push(serde_yaml::from_str(&doc).map_err(|e| e.to_string())?);
+    }
+    let mut n = 0;
+    for d in &mut docs {
+        let name = d.get("metadata").and_then(|m| m.get("name")).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        if d.get("kind").and_then(|k| k.as_str()) == Some("UserGrant") && refs.iter().any(|r| r.name == name) {
+            let spec = d.get_mut("spec").and_then(|s| s.as_mapping_mut()).ok_or("a UserGrant without spec")?;
+            let mut a = serde_yaml::Mapping::new();
+            a.insert("lastAttested".into(), today.to_string().into());
+            a.insert("attestedBy".into(), by.into());
+            spec.insert("attestation".into(), serde_yaml::Value::Mapping(a));
+            n += 1;
+        }
+    }
+    let body: Vec<String> = docs.iter().map(|d| serde_yaml::to_string(d).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    std::fs::write(file, format!("{header}{}", body.join("---\n"))).map_err(|e| e.to_string())?;
+    Ok(n)
+}
+
+fn due(args: &AttestArgs, snap: &crate::engine::Snapshot, today: jiff::civil::Date) -> i32 {
+    let within = match parse_duration(&args.within) {
+        Ok(s) => (s / 86_400) as i64,
+        Err(e) => {
+            eprintln!("error: --within {:?} {e}", args.within);
+            return 1;
+        }
+    };
+    let horizon = today.saturating_add(within.days());
+    let compiled = compile(snap, today);
+    let mut listed = 0;
+    for t in compiled.tenants.iter().filter(|t| args.tenant.as_deref().is_none_or(|n| t.object.name == n)) {
+        let paths: BTreeMap<&str, &str> = t.units.iter().map(|u| (u.object.name.as_str(), u.path.as_str())).collect();
+        let mut per_unit: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for g in &t.grants {
+            let l = &g.lifecycle;
+            if l.attestation == AttestationState::Current && l.attestation_due > horizon {
+                continue;
+            }
+            let state = match l.attestation {
+                AttestationState::Overdue => format!("OVERDUE (was due {}; grace period over)", l.attestation_due),
+                AttestationState::Due => format!("due since {}", l.attestation_due),
+                AttestationState::Current => format!("due {}", l.attestation_due),
+            };
+            let person = snap.user_grants.iter().find(|u| u.metadata.name.as_deref() == Some(&g.object.name) && u.metadata.namespace.as_deref() == Some(&g.object.namespace));
+            let who = person.map(|p| format!("{} {} <{}>", p.spec.person.given_name, p.spec.person.family_name, p.spec.person.email)).unwrap_or_default();
+            per_unit.entry(paths.get(g.unit.as_str()).copied().unwrap_or(g.unit.as_str())).or_default().push(format!("{:<28} {who:<50} {state}", g.object.name));
+            listed += 1;
+        }
+        if per_unit.is_empty() {
+            continue;
+        }
+        println!("{} — attestation due by {horizon}:", t.object);
+        for (unit, people) in per_unit {
+            println!("  {unit}");
+            for p in people {
+                println!("    {p}");
+            }
+        }
+    }
+    if listed == 0 {
+        println!("nobody is due by {horizon}");
+    }
+    0
+}
