@@ -76,6 +76,7 @@ fn the_shared_rosters_import_with_exactly_their_bad_rows_and_plan_cleanly() {
         let roster = shared(roster);
         let run = accord(&["import", roster.to_str().unwrap(), "--tenant", tenant, "--from", root.to_str().unwrap(), "-o", out.to_str().unwrap()]);
         assert_eq!(run.code, 2, "{roster:?}: bad rows were skipped: {}{}", run.stdout, run.stderr);
+        assert!(!run.stdout.contains('\r') && !run.stderr.contains('\r'), "no progress bar when stdout is not a terminal");
         let expected = expected_bad_rows(&roster);
         assert_eq!(expected.len(), 8);
         assert_eq!(reported_rows(&out.join("import-report.txt")), expected, "{roster:?}");
