@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::api::{Integration, IntegrationKind};
-use crate::engine::plan::TargetPlan;
+use crate::engine::plan::{Op, TargetPlan};
 use crate::engine::{DesiredTarget, ObjectKey, ObjectRef, Observation, ObservedState, Snapshot};
 
 /// Why a target could not do what was asked. `kind` is the metric label.
@@ -91,6 +91,51 @@ impl Pacer {
             at
         };
         tokio::time::sleep_until(at).await;
+    }
+}
+
+/// Runs a plan's operations in waves of independent operations (same phase, kind and depth),
+/// at most `concurrency` at a time. A lost connection stops the run: what is left would fail
+/// the same way, and a rerun picks it up.
+pub async fn run_waves<'a, F, Fut>(plan: &'a TargetPlan, concurrency: usize, report: &mut ApplyReport, apply_op: F)
+where
+    F: Fn(&'a Op) -> Fut,
+    Fut: std::future::Future<Output = Result<usize, TargetError>>,
+{
+    use futures::StreamExt;
+    let wave = |op: &Op| {
+        let (phase, kind, depth, _) = op.order_key();
+        (phase, kind, depth)
+    };
+    let mut i = 0;
+    while i < plan.ops.len() {
+        let key = wave(&plan.ops[i]);
+        let end = plan.ops[i..].iter().position(|o| wave(o) != key).map_or(plan.ops.len(), |n| i + n);
+        let results: Vec<(&ObjectKey, Result<usize, TargetError>)> =
+            futures::stream::iter(plan.ops[i..end].iter().map(|op| {
+                let fut = apply_op(op);
+                async move { (op.key(), fut.await) }
+            }))
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        i = end;
+        let mut lost = None;
+        for (key, r) in results {
+            match r {
+                Ok(writes) => report.succeeded(key.clone(), writes),
+                Err(e) => {
+                    if matches!(e.kind, ErrorKind::Unreachable | ErrorKind::Auth) {
+                        lost.get_or_insert_with(|| e.to_string());
+                    }
+                    report.failed(key.clone(), e.to_string());
+                }
+            }
+        }
+        if let Some(reason) = lost {
+            report.abort(reason, plan.ops.len() - i);
+            return;
+        }
     }
 }
 

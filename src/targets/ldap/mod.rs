@@ -238,7 +238,7 @@ impl LdapTarget {
         };
         let index: HashMap<ObjectKey, Dn> =
             observed.objects.values().filter_map(|o| Some((o.key.clone(), Dn::parse(o.locator.as_deref()?).ok()?))).collect();
-        let state = Arc::new(Mutex::new(ApplyState { index, report }));
+        let state = Arc::new(Mutex::new(ApplyState { index }));
         let needs_disabled = plan.ops.iter().any(|op| match op {
             Op::Create { object } => object.parent.as_deref() == Some(DISABLED_PARENT),
             Op::Update { moved_to: Some(Some(p)), .. } => p == DISABLED_PARENT,
@@ -251,53 +251,19 @@ impl LdapTarget {
         if !plan.ops.is_empty() {
             for c in containers {
                 if let Err(e) = self.ensure_container(&mut ldap.clone(), &c).await {
-                    let mut s = state.lock().expect("apply state");
-                    s.report.abort(e.to_string(), plan.ops.len());
-                    return std::mem::take(&mut s.report);
+                    report.abort(e.to_string(), plan.ops.len());
+                    return report;
                 }
             }
         }
 
-        let mut i = 0;
-        while i < plan.ops.len() {
-            let wave_key = wave(&plan.ops[i]);
-            let end = plan.ops[i..].iter().position(|o| wave(o) != wave_key).map_or(plan.ops.len(), |n| i + n);
-            let wave_ops = &plan.ops[i..end];
-            i = end;
-            use futures::StreamExt;
-            let results: Vec<(ObjectKey, Result<usize, TargetError>)> = futures::stream::iter(wave_ops.iter().map(|op| {
-                let mut ldap = ldap.clone();
-                let state = state.clone();
-                async move {
-                    let r = self.apply_op(&mut ldap, op, &state).await;
-                    (op.key().clone(), r)
-                }
-            }))
-            .buffer_unordered(self.max_concurrency)
-            .collect()
-            .await;
-            let mut s = state.lock().expect("apply state");
-            let mut lost = None;
-            for (key, r) in results {
-                match r {
-                    Ok(writes) => s.report.succeeded(key, writes),
-                    Err(e) => {
-                        if e.is_unreachable() {
-                            lost.get_or_insert_with(|| e.to_string());
-                        }
-                        s.report.failed(key, e.to_string());
-                    }
-                }
-            }
-            if let Some(reason) = lost {
-                // The connection is gone: what is left would fail the same way.
-                let left = plan.ops.len() - i;
-                s.report.abort(reason, left);
-                return std::mem::take(&mut s.report);
-            }
-        }
-        let mut s = state.lock().expect("apply state");
-        std::mem::take(&mut s.report)
+        super::run_waves(plan, self.max_concurrency, &mut report, |op| {
+            let mut ldap = ldap.clone();
+            let state = state.clone();
+            async move { self.apply_op(&mut ldap, op, &state).await }
+        })
+        .await;
+        report
     }
 
     async fn ensure_container(&self, ldap: &mut Ldap, dn: &Dn) -> Result<(), TargetError> {
@@ -464,15 +430,8 @@ impl LdapTarget {
     }
 }
 
-/// Operations in one wave do not depend on each other.
-fn wave(op: &Op) -> (u8, i64, i64) {
-    let (phase, kind, depth, _) = op.order_key();
-    (phase, kind, depth)
-}
-
 struct ApplyState {
     index: HashMap<ObjectKey, Dn>,
-    report: ApplyReport,
 }
 
 impl ApplyState {
