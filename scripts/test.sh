@@ -19,6 +19,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# Python tools the tests run, in a venv under the repository's ignored folders.
+if ! .venv/bin/scim2-server --help >/dev/null 2>&1 || ! .venv/bin/scim-sanity --help >/dev/null 2>&1; then
+  echo "installing scim2-server and scim-sanity into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check scim2-server==0.8.3 scim-sanity==0.7.4
+fi
+
 export CARGO_TERM_COLOR=never
 # Unit, integration and doc tests, and a small run of every benchmark (cargo test --benches
 # runs them on a small estate; `cargo bench` runs them at full size).

@@ -52,6 +52,7 @@ pub fn diff(
                         source: want.source.clone(),
                         depth: want.depth,
                         locator: have.locator.clone(),
+                        version: have.version.clone(),
                         moved_from: moved.as_ref().map(|m| m.0.clone()),
                         moved_to: moved.map(|m| m.1),
                         changes,

@@ -53,9 +53,11 @@ pub enum Op {
         source: Option<ObjectRef>,
         #[serde(skip)]
         depth: u32,
-        /// Where the target holds it now.
+        /// Where the target holds it now, and its version there.
         #[serde(skip)]
         locator: Option<String>,
+        #[serde(skip)]
+        version: Option<String>,
         /// Set with `moved_to` when the object changes place (LDAP modrdn).
         #[serde(skip_serializing_if = "Option::is_none")]
         moved_from: Option<Option<String>>,

@@ -81,6 +81,8 @@ pub struct Object {
     pub source: Option<ObjectRef>,
     /// Where a target found the object (an LDAP DN, a SCIM id). Never compared.
     pub locator: Option<String>,
+    /// The target's version of it (a SCIM ETag), for conditional writes. Never compared.
+    pub version: Option<String>,
 }
 
 /// Serialised for plans and status: sensitive values are masked.
@@ -122,6 +124,7 @@ impl Object {
             sensitive: BTreeSet::new(),
             source: None,
             locator: None,
+            version: None,
         }
     }
 

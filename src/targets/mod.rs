@@ -1,7 +1,9 @@
 //! Targets do I/O only: `observe` reads the objects accord owns in a downstream system,
 //! `apply` carries out a plan's operations there, idempotently. The engine decides what.
 
+pub mod http;
 pub mod ldap;
+pub mod scim;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -147,6 +149,8 @@ pub struct ApplyReport {
     pub succeeded: usize,
     /// Write requests sent (adds, modifies, moves, deletes).
     pub writes: usize,
+    /// Requests of any kind, where the target counts them (HTTP targets).
+    pub requests: usize,
     pub failed: Vec<(ObjectKey, String)>,
     /// Set when the apply stopped early; `not_attempted` operations were left for a rerun.
     pub aborted: Option<String>,
@@ -176,12 +180,14 @@ impl ApplyReport {
 /// A downstream system accord can read and write.
 pub enum Target {
     Ldap(Box<ldap::LdapTarget>),
+    Scim(Box<scim::ScimTarget>),
 }
 
 impl Target {
     pub fn new(integration: &Integration, snapshot: &Snapshot) -> Result<Self, TargetError> {
         match integration.spec.kind {
             IntegrationKind::Ldap => Ok(Self::Ldap(Box::new(ldap::LdapTarget::new(integration, snapshot)?))),
+            IntegrationKind::Scim => Ok(Self::Scim(Box::new(scim::ScimTarget::new(integration, snapshot)?))),
             k => Err(TargetError::config(format!("accord has no connector for {} targets yet", k.as_str()))),
         }
     }
@@ -189,12 +195,14 @@ impl Target {
     pub async fn observe(&self) -> Result<ObservedState, TargetError> {
         match self {
             Self::Ldap(t) => t.observe().await,
+            Self::Scim(t) => t.observe().await,
         }
     }
 
     pub async fn apply(&self, plan: &TargetPlan, observed: &ObservedState) -> ApplyReport {
         match self {
             Self::Ldap(t) => t.apply(plan, observed).await,
+            Self::Scim(t) => t.apply(plan, observed).await,
         }
     }
 }

@@ -14,6 +14,11 @@ pub const ENTERPRISE_DEPARTMENT: &str =
 pub const ENTERPRISE_ORGANIZATION: &str =
     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:organization";
 
+/// SCIM `externalId` of accord's objects: it marks them as accord's and names them.
+pub fn scim_external_id(tenant: &str, kind: &str, id: &str) -> String {
+    format!("accord:{tenant}:{kind}{id}")
+}
+
 /// Extranet people: everyone with access, plus Suspended and Expired people as inactive so
 /// the extranet can close their sessions; Pending and Revoked people are absent.
 fn extranet_people<'a, 'b>(
@@ -53,7 +58,7 @@ pub fn build_scim(
         let p = &g.spec.person;
         let mut o = Object::new(ObjectKind::Person, g.name);
         o.source = Some(g.source.clone());
-        o.set("externalId", g.name)
+        o.set("externalId", scim_external_id(ctx.name, "", g.name))
             .set("userName", &g.email)
             .set("name.givenName", p.given_name.trim())
             .set("name.familyName", p.family_name.trim())
@@ -80,7 +85,7 @@ pub fn build_scim(
     for (name, members) in groups {
         let mut o = Object::new(ObjectKind::Group, &name);
         o.set("displayName", &name)
-            .set("externalId", format!("{}:{name}", ctx.name))
+            .set("externalId", scim_external_id(ctx.name, "group:", &name))
             .set_many(MEMBER_ATTR, members);
         out.push(o);
     }
