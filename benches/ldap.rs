@@ -97,7 +97,7 @@ fn apply(rt: &tokio::runtime::Runtime, dir: &Path) -> Run {
     let tp = &plan.targets[0];
     let actual = observed[&tp.integration].as_ref().expect("slapd is reachable");
     let target = Target::new(find_integration(&loaded.snapshot, &tp.integration).unwrap(), &loaded.snapshot).unwrap();
-    let report = rt.block_on(target.apply(tp, actual));
+    let report = rt.block_on(target.apply(tp, actual, Default::default()));
     assert!(report.ok(), "{:?}", report.failed.first());
     Run { took: start.elapsed(), ops: tp.ops.len(), report }
 }

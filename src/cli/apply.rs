@@ -6,7 +6,7 @@ use crate::api::ManagementMode;
 use crate::engine::plan::Baseline;
 use crate::engine::{compile, make_plan};
 use crate::manifests::load_paths;
-use crate::targets::{ApplyReport, Target, find_integration, observe_all};
+use crate::targets::{ApplyOptions, ApplyReport, Target, find_integration, observe_all};
 
 use super::plan::{PlanArgs, today_or};
 use super::default_paths;
@@ -15,9 +15,13 @@ use super::default_paths;
 pub struct ApplyArgs {
     #[command(flatten)]
     pub plan: PlanArgs,
+    /// Webhook targets: also send the whole state, so receivers can see what they missed.
+    #[arg(long)]
+    pub full_state: bool,
 }
 
 pub fn run(args: ApplyArgs) -> i32 {
+    let options = ApplyOptions { full_state: args.full_state };
     let args = args.plan;
     if args.offline {
         eprintln!("error: apply needs the live targets; --offline is for plan");
@@ -50,7 +54,7 @@ pub fn run(args: ApplyArgs) -> i32 {
                 let Some(Ok(actual)) = observed.get(name) else { continue };
                 let target = find_integration(&snapshot, name).map(|i| Target::new(i, &snapshot));
                 let report = match target {
-                    Some(Ok(t)) => runtime.block_on(t.apply(tp, actual)),
+                    Some(Ok(t)) => runtime.block_on(t.apply(tp, actual, options)),
                     Some(Err(e)) => {
                         let mut r = ApplyReport::new(name);
                         r.abort(e.to_string(), tp.ops.len());

@@ -4,6 +4,7 @@
 pub mod http;
 pub mod ldap;
 pub mod scim;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -181,6 +182,14 @@ impl ApplyReport {
 pub enum Target {
     Ldap(Box<ldap::LdapTarget>),
     Scim(Box<scim::ScimTarget>),
+    Webhook(Box<webhook::WebhookTarget>),
+}
+
+/// How an apply runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApplyOptions {
+    /// Webhooks: also send the whole state, so the receiver can see what it missed.
+    pub full_state: bool,
 }
 
 impl Target {
@@ -188,6 +197,7 @@ impl Target {
         match integration.spec.kind {
             IntegrationKind::Ldap => Ok(Self::Ldap(Box::new(ldap::LdapTarget::new(integration, snapshot)?))),
             IntegrationKind::Scim => Ok(Self::Scim(Box::new(scim::ScimTarget::new(integration, snapshot)?))),
+            IntegrationKind::Webhook => Ok(Self::Webhook(Box::new(webhook::WebhookTarget::new(integration, snapshot)?))),
             k => Err(TargetError::config(format!("accord has no connector for {} targets yet", k.as_str()))),
         }
     }
@@ -196,13 +206,15 @@ impl Target {
         match self {
             Self::Ldap(t) => t.observe().await,
             Self::Scim(t) => t.observe().await,
+            Self::Webhook(t) => t.observe().await,
         }
     }
 
-    pub async fn apply(&self, plan: &TargetPlan, observed: &ObservedState) -> ApplyReport {
+    pub async fn apply(&self, plan: &TargetPlan, observed: &ObservedState, options: ApplyOptions) -> ApplyReport {
         match self {
             Self::Ldap(t) => t.apply(plan, observed).await,
             Self::Scim(t) => t.apply(plan, observed).await,
+            Self::Webhook(t) => t.apply(plan, observed, options.full_state).await,
         }
     }
 }

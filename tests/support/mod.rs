@@ -3,6 +3,7 @@
 
 pub mod scim;
 pub mod slapd;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
