@@ -202,6 +202,15 @@ impl Target {
         }
     }
 
+    /// HTTP requests sent so far, for targets that count them.
+    pub fn requests(&self) -> Option<usize> {
+        match self {
+            Self::Ldap(_) => None,
+            Self::Scim(t) => Some(t.requests()),
+            Self::Webhook(t) => Some(t.requests()),
+        }
+    }
+
     pub async fn observe(&self) -> Result<ObservedState, TargetError> {
         match self {
             Self::Ldap(t) => t.observe().await,

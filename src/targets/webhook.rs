@@ -101,6 +101,10 @@ impl WebhookTarget {
         })
     }
 
+    pub fn requests(&self) -> usize {
+        self.http.requests()
+    }
+
     fn signed(&self, method: Method, body: &[u8], delivery: &str) -> reqwest::RequestBuilder {
         let ts = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         self.http
