@@ -3,6 +3,7 @@ pub mod cli;
 pub mod engine;
 pub mod import;
 pub mod manifests;
+pub mod operator;
 pub mod par;
 pub mod targets;
 pub mod validate;

@@ -30,6 +30,8 @@ pub enum Command {
     Attest(attest::AttestArgs),
     /// Turn a staff roster (CSV, XLSX) into UserGrant manifests.
     Import(import::ImportArgs),
+    /// Keep a cluster's resources reconciled and report in their status.
+    Operator(crate::operator::OperatorArgs),
     /// Print the CustomResourceDefinitions as YAML.
     Crds,
 }
@@ -56,6 +58,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Apply(args) => apply::run(args),
         Command::Import(args) => import::run(args),
         Command::Attest(args) => attest::run(args),
+        Command::Operator(args) => crate::operator::run(args),
         Command::Crds => {
             print!("{}", crate::api::crds_yaml());
             0

@@ -10,6 +10,7 @@ pub mod plan;
 pub mod problem;
 pub mod snapshot;
 pub mod state;
+pub mod status;
 pub mod tree;
 
 pub use compile::{Compiled, compile};

@@ -100,9 +100,12 @@ impl Pacer {
 /// Runs a plan's operations in waves of independent operations (same phase, kind and depth),
 /// at most `concurrency` at a time. A lost connection stops the run: what is left would fail
 /// the same way, and a rerun picks it up.
-pub async fn run_waves<'a, F, Fut>(plan: &'a TargetPlan, concurrency: usize, report: &mut ApplyReport, apply_op: F)
+///
+/// `apply_op` gets the index of the operation in `plan.ops` (an index, not a reference, so
+/// that the futures stay free of higher-ranked lifetimes and can run on spawned tasks).
+pub async fn run_waves<F, Fut>(plan: &TargetPlan, concurrency: usize, report: &mut ApplyReport, apply_op: F)
 where
-    F: Fn(&'a Op) -> Fut,
+    F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = Result<usize, TargetError>>,
 {
     use futures::StreamExt;
@@ -115,9 +118,10 @@ where
         let key = wave(&plan.ops[i]);
         let end = plan.ops[i..].iter().position(|o| wave(o) != key).map_or(plan.ops.len(), |n| i + n);
         let results: Vec<(&ObjectKey, Result<usize, TargetError>)> =
-            futures::stream::iter(plan.ops[i..end].iter().map(|op| {
-                let fut = apply_op(op);
-                async move { (op.key(), fut.await) }
+            futures::stream::iter((i..end).map(|n| {
+                let fut = apply_op(n);
+                let key = plan.ops[n].key();
+                async move { (key, fut.await) }
             }))
             .buffer_unordered(concurrency.max(1))
             .collect()

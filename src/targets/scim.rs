@@ -171,7 +171,7 @@ impl ScimTarget {
             observed.objects.values().filter(|o| o.key.kind == ObjectKind::Person).filter_map(|o| Some((o.key.id.clone(), o.locator.clone()?))).collect(),
         );
         let before = self.http.requests();
-        super::run_waves(plan, self.max_concurrency, &mut report, |op| self.apply_op(op, &f, &ids)).await;
+        super::run_waves(plan, self.max_concurrency, &mut report, |n| self.apply_op(&plan.ops[n], &f, &ids)).await;
         report.requests = self.http.requests() - before;
         report
     }

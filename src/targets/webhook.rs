@@ -157,8 +157,9 @@ impl WebhookTarget {
         let mut report = ApplyReport::new(&plan.integration);
         let after = apply_in_memory(observed, plan);
         let before = self.http.requests();
-        super::run_waves(plan, self.max_concurrency, &mut report, |op| {
+        super::run_waves(plan, self.max_concurrency, &mut report, |n| {
             let after = &after;
+            let op = &plan.ops[n];
             async move {
                 match op {
                     Op::Create { object } => self.deliver(&format!("sending {}", object.key), json!({"type": "person.upsert", "person": document(object)})).await,

@@ -257,9 +257,10 @@ impl LdapTarget {
             }
         }
 
-        super::run_waves(plan, self.max_concurrency, &mut report, |op| {
+        super::run_waves(plan, self.max_concurrency, &mut report, |n| {
             let mut ldap = ldap.clone();
             let state = state.clone();
+            let op = &plan.ops[n];
             async move { self.apply_op(&mut ldap, op, &state).await }
         })
         .await;

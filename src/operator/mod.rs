@@ -1,0 +1,322 @@
+//! `accord operator`: keeps a cluster's Tenants, OrgUnits, UserGrants and Integrations
+//! reconciled into their targets, with the same engine as `accord plan|apply`, and reports in
+//! status. A thin shell: watches fill stores; a scheduler debounces changes per tenant and
+//! re-reads every target on its `sync.interval`; `reconcile` does compile → observe → diff →
+//! apply → status.
+
+mod metrics;
+mod reconcile;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::Args;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::api::{Integration, OrgUnit, Tenant, UserGrant};
+
+pub use metrics::Metrics;
+
+pub const FINALIZER: &str = "accord.dev/cleanup";
+pub const FIELD_MANAGER: &str = "accord";
+/// Annotation on a Tenant: how many held person deletions per target to release.
+pub const CONFIRM_ANNOTATION: &str = "accord.dev/confirm-deletions";
+
+#[derive(Args, Debug, Clone)]
+pub struct OperatorArgs {
+    /// Watch this namespace (default: the kubeconfig's or the pod's namespace).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Watch every namespace.
+    #[arg(long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+    /// Address for /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub listen: String,
+    /// Quiet time after a change before a tenant is reconciled, so a GitOps sync of many
+    /// objects becomes one plan.
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    pub debounce: Duration,
+    /// The Lease for leader election.
+    #[arg(long, default_value = "accord-operator")]
+    pub lease: String,
+    /// This replica's name in the Lease (default: the host name).
+    #[arg(long)]
+    pub identity: Option<String>,
+    /// Run without leader election (a single replica).
+    #[arg(long)]
+    pub no_leader_election: bool,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    crate::validate::parse_duration(s).map(Duration::from_secs).or_else(|e| s.strip_suffix("ms").and_then(|m| m.parse().ok()).map(Duration::from_millis).ok_or(e))
+}
+
+/// (namespace, tenant)
+pub type TenantKey = (String, String);
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub tenants: Store<Tenant>,
+    pub units: Store<OrgUnit>,
+    pub grants: Store<UserGrant>,
+    pub integrations: Store<Integration>,
+    pub secrets: Store<Secret>,
+    pub metrics: Metrics,
+    pub leader: tokio::sync::watch::Receiver<bool>,
+    pub recorder: kube::runtime::events::Recorder,
+    pub ready: AtomicBool,
+}
+
+impl Context {
+    pub fn is_leader(&self) -> bool {
+        *self.leader.borrow()
+    }
+}
+
+pub fn run(args: OperatorArgs) -> i32 {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn,hyper=warn".into()))
+        .try_init();
+    crate::targets::http::crypto_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    match runtime.block_on(operate(args)) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(error = %e, "operator stopped");
+            1
+        }
+    }
+}
+
+fn tenant_of(ns: Option<&String>, tenant: &str) -> TenantKey {
+    (ns.cloned().unwrap_or_else(|| "default".into()), tenant.to_string())
+}
+
+/// Watches one kind into a store; every change names the tenants it touches.
+fn watch<K, F>(api: Api<K>, dirty: mpsc::UnboundedSender<TenantKey>, keys: F) -> (Store<K>, impl std::future::Future<Output = ()>)
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    F: Fn(&K) -> Vec<TenantKey> + Send + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default()).default_backoff().reflect(writer).touched_objects();
+    let task = async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(obj) => {
+                    for k in keys(&obj) {
+                        let _ = dirty.send(k);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "watch error; retrying with backoff"),
+            }
+        }
+    };
+    (reader, task)
+}
+
+fn api<K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>>(client: &Client, ns: Option<&str>) -> Api<K> {
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+async fn operate(args: OperatorArgs) -> Result<(), String> {
+    let client = Client::try_default().await.map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
+    let namespace = if args.all_namespaces { None } else { Some(args.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string())) };
+    let ns = namespace.as_deref();
+    let identity = args.identity.clone().unwrap_or_else(|| std::env::var("HOSTNAME").unwrap_or_else(|_| format!("accord-{}", std::process::id())));
+    tracing::info!(namespace = ns.unwrap_or("*"), identity, "accord operator starting");
+
+    let (dirty_tx, mut dirty_rx) = mpsc::unbounded_channel::<TenantKey>();
+    let (tenants, t1) = watch(api::<Tenant>(&client, ns), dirty_tx.clone(), |t: &Tenant| vec![tenant_of(t.metadata.namespace.as_ref(), t.metadata.name.as_deref().unwrap_or(""))]);
+    let (units, t2) = watch(api::<OrgUnit>(&client, ns), dirty_tx.clone(), |u: &OrgUnit| vec![tenant_of(u.metadata.namespace.as_ref(), &u.spec.tenant)]);
+    let (grants, t3) = watch(api::<UserGrant>(&client, ns), dirty_tx.clone(), |g: &UserGrant| vec![tenant_of(g.metadata.namespace.as_ref(), &g.spec.tenant)]);
+    let (integrations, t4) = watch(api::<Integration>(&client, ns), dirty_tx.clone(), |i: &Integration| vec![tenant_of(i.metadata.namespace.as_ref(), &i.spec.tenant)]);
+    // A Secret may hold any tenant's credentials or identity numbers: its namespace's tenants.
+    let tenants_for_secrets = tenants.clone();
+    let (secrets, t5) = watch(api::<Secret>(&client, ns), dirty_tx.clone(), move |s: &Secret| {
+        tenants_for_secrets
+            .state()
+            .iter()
+            .filter(|t| t.metadata.namespace == s.metadata.namespace)
+            .map(|t| tenant_of(t.metadata.namespace.as_ref(), t.metadata.name.as_deref().unwrap_or("")))
+            .collect()
+    });
+    for t in [tokio::spawn(t1), tokio::spawn(t2), tokio::spawn(t3), tokio::spawn(t4), tokio::spawn(t5)] {
+        drop(t);
+    }
+
+    // Leader election: only the holder of the Lease writes anywhere.
+    let (leader_rx, lease_task) = if args.no_leader_election {
+        let (tx, rx) = tokio::sync::watch::channel(true);
+        std::mem::forget(tx);
+        (rx, None)
+    } else {
+        let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &args.lease)
+            .with_namespace(ns.unwrap_or("default"))
+            .with_identity(&identity)
+            .with_duration(15)
+            .with_grace(5)
+            .with_field_manager(FIELD_MANAGER)
+            .build()
+            .await
+            .map_err(|e| format!("leader election: {e}"))?;
+        let (rx, handle) = manager.watch().await;
+        (rx, Some(handle))
+    };
+    let reporter = kube::runtime::events::Reporter { controller: "accord-operator".into(), instance: Some(identity.clone()) };
+    let ctx = Arc::new(Context {
+        recorder: kube::runtime::events::Recorder::new(client.clone(), reporter),
+        client,
+        tenants,
+        units,
+        grants,
+        integrations,
+        secrets,
+        metrics: Metrics::default(),
+        leader: leader_rx,
+        ready: AtomicBool::new(false),
+    });
+
+    let server = tokio::spawn(serve(args.listen.clone(), ctx.clone()));
+    for (name, store) in [("tenants", ctx.tenants.wait_until_ready().await.is_ok()), ("orgunits", ctx.units.wait_until_ready().await.is_ok()), ("usergrants", ctx.grants.wait_until_ready().await.is_ok()), ("integrations", ctx.integrations.wait_until_ready().await.is_ok()), ("secrets", ctx.secrets.wait_until_ready().await.is_ok())] {
+        if !store {
+            return Err(format!("the {name} watch never became ready"));
+        }
+    }
+    ctx.ready.store(true, Ordering::SeqCst);
+    tracing::info!("stores ready");
+
+    // The scheduler: debounce per tenant, periodic full re-reads, bounded parallelism.
+    let mut pending: HashMap<TenantKey, (Instant, Instant)> = HashMap::new(); // first seen, last seen
+    let mut next_full: BTreeMap<TenantKey, Instant> = BTreeMap::new();
+    let running: Arc<tokio::sync::Mutex<BTreeSet<TenantKey>>> = Arc::default();
+    let parallel = Arc::new(tokio::sync::Semaphore::new(4));
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut leader_changes = ctx.leader.clone();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    for t in ctx.tenants.state() {
+        pending.insert(tenant_of(t.metadata.namespace.as_ref(), t.metadata.name.as_deref().unwrap_or("")), (Instant::now(), Instant::now()));
+    }
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(key) = dirty_rx.recv() => {
+                let now = Instant::now();
+                pending.entry(key).and_modify(|e| e.1 = now).or_insert((now, now));
+            }
+            Ok(()) = leader_changes.changed() => {
+                let leading = *leader_changes.borrow();
+                ctx.metrics.leader.set(i64::from(leading));
+                tracing::info!(leading, "leadership changed");
+                if leading {
+                    for t in ctx.tenants.state() {
+                        pending.insert(tenant_of(t.metadata.namespace.as_ref(), t.metadata.name.as_deref().unwrap_or("")), (Instant::now(), Instant::now()));
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                for (key, at) in next_full.iter() {
+                    if *at <= now {
+                        pending.entry(key.clone()).or_insert((now, now - args.debounce));
+                    }
+                }
+                let due: Vec<TenantKey> = pending
+                    .iter()
+                    .filter(|(_, (first, last))| now.duration_since(*last) >= args.debounce || now.duration_since(*first) >= args.debounce * 10)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for key in due {
+                    if running.lock().await.contains(&key) {
+                        continue; // picked up again when the running one ends
+                    }
+                    pending.remove(&key);
+                    let interval = reconcile::sync_interval(&ctx, &key);
+                    // Jitter of up to a tenth, so that tenants do not all re-read at once.
+                    let jitter = interval.mul_f64(f64::from((rand_u32() % 1000) as u16) / 10_000.0);
+                    next_full.insert(key.clone(), now + interval + jitter);
+                    let (ctx, running, parallel) = (ctx.clone(), running.clone(), parallel.clone());
+                    running.lock().await.insert(key.clone());
+                    tokio::spawn(async move {
+                        let _permit = parallel.acquire().await;
+                        let started = std::time::Instant::now();
+                        let result = reconcile::reconcile(&ctx, &key).await;
+                        ctx.metrics.duration.observe(started.elapsed().as_secs_f64());
+                        let label = metrics::ResultLabel { result: if result.is_ok() { "ok".into() } else { "error".into() } };
+                        ctx.metrics.reconciles.get_or_create(&label).inc();
+                        if let Err(e) = result {
+                            tracing::warn!(namespace = key.0, tenant = key.1, error = %e, "reconcile failed");
+                        }
+                        running.lock().await.remove(&key);
+                    });
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    // Let running reconciles finish their current write, then give up the lease.
+    let _ = tokio::time::timeout(Duration::from_secs(20), parallel.acquire_many(4)).await;
+    if let Some(h) = lease_task {
+        h.abort();
+    }
+    server.abort();
+    Ok(())
+}
+
+fn rand_u32() -> u32 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 4];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    u32::from_le_bytes(b)
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn serve(listen: String, ctx: Arc<Context>) {
+    use axum::routing::get;
+    let ready = ctx.clone();
+    let metrics = ctx.clone();
+    let app = axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = ready.clone();
+                async move {
+                    if ready.ready.load(Ordering::SeqCst) { (axum::http::StatusCode::OK, "ready") } else { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "starting") }
+                }
+            }),
+        )
+        .route("/metrics", get(move || {
+            let metrics = metrics.clone();
+            async move { ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.metrics.encode()) }
+        }));
+    match tokio::net::TcpListener::bind(&listen).await {
+        Ok(l) => {
+            let _ = axum::serve(l, app).await;
+        }
+        Err(e) => tracing::error!(listen, error = %e, "cannot serve health and metrics"),
+    }
+}

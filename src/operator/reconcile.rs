@@ -1,0 +1,221 @@
+//! One tenant, reconciled: the namespace's snapshot from the stores, the same compile /
+//! observe / diff / apply as `accord apply`, then status, events and finalizers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::api::{Integration, ManagementMode, OrgUnit, Tenant, UserGrant};
+use crate::engine::plan::{Baseline, Op, TargetPlan};
+use crate::engine::status::{Outcome, Previous, statuses};
+use crate::engine::{Kind, ObjectKind, ObjectRef, SecretData, Snapshot, compile, make_plan};
+use crate::targets::{ApplyOptions, Target, find_integration, observe_all};
+
+use super::metrics::{ErrorLabel, IntegrationLabel};
+use super::{CONFIRM_ANNOTATION, Context, FIELD_MANAGER, FINALIZER, TenantKey};
+
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+
+/// How often the tenant's targets are re-read: its shortest `sync.interval`.
+pub fn sync_interval(ctx: &Context, key: &TenantKey) -> Duration {
+    ctx.integrations
+        .state()
+        .iter()
+        .filter(|i| i.metadata.namespace.as_deref() == Some(&key.0) && i.spec.tenant == key.1)
+        .filter_map(|i| crate::validate::parse_duration(&i.spec.sync.interval).ok())
+        .map(|s| Duration::from_secs(s.max(1)))
+        .min()
+        .unwrap_or(DEFAULT_INTERVAL)
+}
+
+fn in_ns<K: Resource + Clone>(items: Vec<Arc<K>>, ns: &str) -> Vec<K> {
+    items.into_iter().filter(|o| o.meta().namespace.as_deref() == Some(ns)).map(|o| (*o).clone()).collect()
+}
+
+/// The namespace as compile sees it; UserGrants being deleted are left out (so that their
+/// people are planned for deletion) and returned apart.
+fn snapshot(ctx: &Context, ns: &str) -> (Snapshot, Vec<UserGrant>) {
+    let (deleting, grants): (Vec<UserGrant>, Vec<UserGrant>) =
+        in_ns(ctx.grants.state(), ns).into_iter().partition(|g| g.metadata.deletion_timestamp.is_some());
+    let mut secrets = BTreeMap::new();
+    for s in in_ns(ctx.secrets.state(), ns) {
+        let mut data = BTreeMap::new();
+        for (k, v) in s.data.unwrap_or_default() {
+            if let Ok(text) = String::from_utf8(v.0) {
+                data.insert(k, text);
+            }
+        }
+        data.extend(s.string_data.unwrap_or_default());
+        secrets.insert((ns.to_string(), s.metadata.name.unwrap_or_default()), SecretData(data));
+    }
+    let snap = Snapshot {
+        tenants: in_ns(ctx.tenants.state(), ns),
+        org_units: in_ns(ctx.units.state(), ns),
+        user_grants: grants,
+        integrations: in_ns(ctx.integrations.state(), ns),
+        secrets,
+        origins: BTreeMap::new(),
+        unreadable: Default::default(),
+    };
+    (snap, deleting)
+}
+
+fn resource(kind: Kind) -> ApiResource {
+    match kind {
+        Kind::Tenant => ApiResource::erase::<Tenant>(&()),
+        Kind::OrgUnit => ApiResource::erase::<OrgUnit>(&()),
+        Kind::UserGrant => ApiResource::erase::<UserGrant>(&()),
+        Kind::Integration => ApiResource::erase::<Integration>(&()),
+        Kind::Secret => ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
+    }
+}
+
+/// The status and generation a resource has now, from the stores.
+fn current(ctx: &Context, r: &ObjectRef) -> Option<(Value, Option<i64>, kube::api::ObjectMeta)> {
+    fn find<K: Resource + Clone + serde::Serialize>(items: Vec<Arc<K>>, r: &ObjectRef, status: impl Fn(&K) -> Value) -> Option<(Value, Option<i64>, kube::api::ObjectMeta)> {
+        items
+            .into_iter()
+            .find(|o| o.meta().name.as_deref() == Some(&r.name) && o.meta().namespace.as_deref() == Some(&r.namespace))
+            .map(|o| (status(&o), o.meta().generation, o.meta().clone()))
+    }
+    match r.kind {
+        Kind::Tenant => find(ctx.tenants.state(), r, |o| serde_json::to_value(&o.status).unwrap_or_default()),
+        Kind::OrgUnit => find(ctx.units.state(), r, |o| serde_json::to_value(&o.status).unwrap_or_default()),
+        Kind::UserGrant => find(ctx.grants.state(), r, |o| serde_json::to_value(&o.status).unwrap_or_default()),
+        Kind::Integration => find(ctx.integrations.state(), r, |o| serde_json::to_value(&o.status).unwrap_or_default()),
+        Kind::Secret => None,
+    }
+}
+
+/// Status without the fields that change on every sync, for "did anything change".
+fn comparable(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.iter().filter(|(k, _)| k.as_str() != "lastSyncTime" && k.as_str() != "lastTransitionTime").map(|(k, v)| (k.clone(), comparable(v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(comparable).collect()),
+        other => other.clone(),
+    }
+}
+
+pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
+    let (ns, tenant) = key;
+    let (snap, deleting) = snapshot(ctx, ns);
+    let Some(tenant_obj) = snap.tenants.iter().find(|t| t.metadata.name.as_deref() == Some(tenant)).cloned() else {
+        return Ok(()); // the Tenant is gone
+    };
+    let today = jiff::Zoned::now().date();
+    let mut compiled = compile(&snap, today);
+    compiled.targets.retain(|t| &t.tenant == tenant);
+    let observed = observe_all(&compiled.targets, &snap).await;
+    let confirm: u32 = tenant_obj.annotations().get(CONFIRM_ANNOTATION).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let confirmed = compiled.targets.iter().map(|t| (t.integration.clone(), confirm)).collect();
+    let plan = make_plan(compiled, &observed, &confirmed);
+    let Some(view) = plan.tenants.iter().find(|t| &t.object.name == tenant).cloned() else { return Ok(()) };
+
+    let leader = ctx.is_leader();
+    let mut outcomes: BTreeMap<ObjectRef, Outcome> = BTreeMap::new();
+    for tp in &plan.targets {
+        let label = IntegrationLabel { namespace: ns.clone(), integration: tp.integration.name.clone() };
+        ctx.metrics.held.get_or_create(&label).set(tp.held.len() as i64);
+        let drift = if tp.management == ManagementMode::Observe { tp.ops.len() } else { 0 };
+        ctx.metrics.drifted.get_or_create(&label).set(drift as i64);
+        if let Baseline::Empty { reason } = &tp.baseline {
+            ctx.metrics.target_errors.get_or_create(&ErrorLabel { namespace: ns.clone(), integration: tp.integration.name.clone(), kind: "unreachable".into() }).inc();
+            tracing::warn!(namespace = ns, integration = tp.integration.name, reason, "target not reachable");
+            continue;
+        }
+        if !leader || tp.management == ManagementMode::Observe || tp.ops.is_empty() {
+            continue;
+        }
+        let Some(Ok(actual)) = observed.get(&tp.integration) else { continue };
+        let Some(integration) = find_integration(&snap, &tp.integration) else { continue };
+        let target = Target::new(integration, &snap).map_err(|e| e.to_string())?;
+        let report = target.apply(tp, actual, ApplyOptions::default()).await;
+        ctx.metrics.writes.get_or_create(&label).inc_by(report.writes as u64);
+        if !report.ok() {
+            ctx.metrics.target_errors.get_or_create(&ErrorLabel { namespace: ns.clone(), integration: tp.integration.name.clone(), kind: "apply".into() }).inc();
+        }
+        tracing::info!(namespace = ns, integration = tp.integration.name, operations = tp.ops.len(), writes = report.writes, failed = report.failed.len(), aborted = report.aborted.as_deref().unwrap_or(""), "applied");
+        outcomes.insert(
+            tp.integration.clone(),
+            Outcome { applied: true, failed: report.failed.iter().map(|(k, why)| (k.id.clone(), why.clone())).collect(), aborted: report.aborted.clone() },
+        );
+    }
+    if !leader {
+        return Ok(()); // only the leader writes
+    }
+
+    // Status, only where it changed; events where a condition flipped.
+    let now = jiff::Timestamp::now();
+    let plans: Vec<&TargetPlan> = plan.targets.iter().collect();
+    let previous = |r: &ObjectRef| match current(ctx, r) {
+        Some((status, generation, _)) => Previous { conditions: serde_json::from_value(status["conditions"].clone()).unwrap_or_default(), generation },
+        None => Previous::default(),
+    };
+    let wanted = statuses(&view, &plans, &outcomes, &plan.errors, &plan.policy_violations, &previous, now);
+    for (r, status) in &wanted.by_object {
+        let Some((old, _, _)) = current(ctx, r) else { continue };
+        if comparable(&old) == comparable(status) {
+            continue;
+        }
+        let ar = resource(r.kind);
+        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &r.namespace, &ar);
+        let body = json!({"apiVersion": ar.api_version, "kind": ar.kind, "status": status});
+        if let Err(e) = api.patch_status(&r.name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body)).await {
+            tracing::warn!(object = %r, error = %e, "status not written");
+        }
+    }
+    for (r, c) in &wanted.transitions {
+        let Some((_, _, meta)) = current(ctx, r) else { continue };
+        let bad = matches!((c.type_.as_str(), c.status.as_str()), ("Ready", "False") | ("Reachable", "False") | ("Synced", "False") | ("Drifted", "True") | ("PolicyViolation", "True") | ("DeletionsHeld", "True"));
+        let reference = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some(resource(r.kind).api_version),
+            kind: Some(r.kind.as_str().to_string()),
+            name: Some(r.name.clone()),
+            namespace: Some(r.namespace.clone()),
+            uid: meta.uid.clone(),
+            ..Default::default()
+        };
+        let event = Event {
+            type_: if bad { EventType::Warning } else { EventType::Normal },
+            reason: format!("{}{}", c.type_, if c.status == "True" { "" } else { "False" }),
+            note: Some(format!("{}: {}", c.reason, c.message).chars().take(1000).collect()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            tracing::debug!(error = %e, "event not published");
+        }
+    }
+
+    // Finalizers: every grant gets one; a deleted grant loses it once no target holds the person.
+    let grants: Api<UserGrant> = Api::namespaced(ctx.client.clone(), ns);
+    for g in snap.user_grants.iter().filter(|g| &g.spec.tenant == tenant && !g.finalizers().iter().any(|f| f == FINALIZER)) {
+        let mut list = g.finalizers().to_vec();
+        list.push(FINALIZER.to_string());
+        let _ = grants.patch(&g.name_any(), &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": list, "resourceVersion": g.resource_version()}}))).await;
+    }
+    for g in deleting.iter().filter(|g| &g.spec.tenant == tenant && g.finalizers().iter().any(|f| f == FINALIZER)) {
+        let name = g.name_any();
+        let gone_everywhere = plan.targets.iter().all(|tp| {
+            let mine = |o: &Op| o.key().kind == ObjectKind::Person && o.key().id == name;
+            let live = matches!(tp.baseline, Baseline::Live);
+            let held = tp.held.iter().any(mine);
+            let pending = tp.ops.iter().any(mine);
+            let done = outcomes.get(&tp.integration).is_some_and(|o| o.applied && o.aborted.is_none() && !o.failed.contains_key(&name));
+            live && !held && (!pending || (done && tp.management == ManagementMode::Enforce))
+        });
+        if gone_everywhere {
+            let list: Vec<String> = g.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+            match grants.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": list}}))).await {
+                Ok(_) => tracing::info!(namespace = ns, grant = name, "removed from every target; finalizer released"),
+                Err(e) => tracing::warn!(grant = name, error = %e, "finalizer not released"),
+            }
+        }
+    }
+    Ok(())
+}
