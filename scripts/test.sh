@@ -29,4 +29,4 @@ fi
 export CARGO_TERM_COLOR=never
 # Unit, integration and doc tests, and a small run of every benchmark (cargo test --benches
 # runs them on a small estate; `cargo bench` runs them at full size).
-cargo test --all-targets --locked 2>&1
+cargo test --all-targets --locked --no-fail-fast 2>&1

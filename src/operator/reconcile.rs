@@ -149,6 +149,13 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
         return Ok(()); // only the leader writes
     }
 
+    // Every grant gets the finalizer, before status writes change its resourceVersion.
+    let grants: Api<UserGrant> = Api::namespaced(ctx.client.clone(), ns);
+    for g in snap.user_grants.iter().filter(|g| &g.spec.tenant == tenant && !g.finalizers().iter().any(|f| f == FINALIZER)) {
+        let mut list = g.finalizers().to_vec();
+        list.push(FINALIZER.to_string());
+        let _ = grants.patch(&g.name_any(), &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": list, "resourceVersion": g.resource_version()}}))).await;
+    }
     // Status, only where it changed; events where a condition flipped.
     let now = jiff::Timestamp::now();
     let plans: Vec<&TargetPlan> = plan.targets.iter().collect();
@@ -192,13 +199,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
         }
     }
 
-    // Finalizers: every grant gets one; a deleted grant loses it once no target holds the person.
-    let grants: Api<UserGrant> = Api::namespaced(ctx.client.clone(), ns);
-    for g in snap.user_grants.iter().filter(|g| &g.spec.tenant == tenant && !g.finalizers().iter().any(|f| f == FINALIZER)) {
-        let mut list = g.finalizers().to_vec();
-        list.push(FINALIZER.to_string());
-        let _ = grants.patch(&g.name_any(), &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": list, "resourceVersion": g.resource_version()}}))).await;
-    }
+    // A deleted grant loses the finalizer once no target holds the person.
     for g in deleting.iter().filter(|g| &g.spec.tenant == tenant && g.finalizers().iter().any(|f| f == FINALIZER)) {
         let name = g.name_any();
         let gone_everywhere = plan.targets.iter().all(|tp| {
