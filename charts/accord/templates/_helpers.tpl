@@ -1,0 +1,13 @@
+{{- define "accord.name" -}}accord{{- end -}}
+{{- define "accord.fullname" -}}{{ printf "%s-accord" .Release.Name | trunc 63 | trimSuffix "-" }}{{- end -}}
+{{- define "accord.labels" -}}
+app.kubernetes.io/name: accord
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+{{- define "accord.selector" -}}
+app.kubernetes.io/name: accord
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
