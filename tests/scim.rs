@@ -222,3 +222,26 @@ fn a_user_name_taken_by_someone_else_is_adopted_only_when_allowed() {
     assert_eq!(adopted.code, 0, "{}", adopted.stdout);
     assert_eq!(by_user_name(&list(&base, "/Users"), "anna.virtanen@acme.fi")["externalId"], "accord:acme:anna-virtanen");
 }
+
+#[test]
+fn without_patch_support_changes_are_put_whole() {
+    let scratch = Scratch::new("scim-put");
+    let spc = scratch.write(
+        "spc.json",
+        r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"], "patch": {"supported": false}, "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0}, "filter": {"supported": true, "maxResults": 200}, "changePassword": {"supported": false}, "sort": {"supported": false}, "etag": {"supported": true}, "authenticationSchemes": []}"#,
+    );
+    let server = ScimServer::start_with(&["--service-provider-config", spc.to_str().unwrap()]);
+    let proxy = Proxy::start(&server.url());
+    let ex = examples_against(&proxy.url(), &scratch.0);
+    let exs = ex.to_str().unwrap();
+    assert_eq!(apply(&[exs]).code, 0);
+    let g = ex.join("fi-acme/grants/anna-virtanen.yaml");
+    std::fs::write(&g, std::fs::read_to_string(&g).unwrap().replace("features: [messaging, documents, reports]", "features: [messaging]")).unwrap();
+    let run = apply(&[exs]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(proxy.bodies("PATCH").is_empty(), "no PATCH to a server without it");
+    let puts = proxy.bodies("PUT");
+    assert_eq!(puts.len(), 1, "{puts:?}");
+    assert!(puts[0].contains("anna.virtanen@acme.fi") && !puts[0].contains("\"meta\""), "{}", puts[0]);
+    assert_eq!(values(&by_user_name(&list(&server.url(), "/Users"), "anna.virtanen@acme.fi")["roles"]), vec!["messaging"]);
+}

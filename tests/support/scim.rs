@@ -38,9 +38,15 @@ pub struct ScimServer {
 
 impl ScimServer {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With extra command-line arguments, e.g. a ServiceProviderConfig file.
+    pub fn start_with(extra: &[&str]) -> Self {
         let port = free_port();
         let child = Command::new(tool("scim2-server"))
             .args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--bearer-token", TOKEN])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
