@@ -62,3 +62,27 @@ fn attest_names_bad_requests() {
     let one = accord(&["attest", "--person", "anna-virtanen", "--by", "a@acme.fi", "--today", "2026-11-22", r]);
     assert!(one.stdout.contains("attested 1 people"), "{}", one.stdout);
 }
+
+#[test]
+fn attest_on_the_live_cluster() {
+    let scratch = Scratch::new("attest-cluster");
+    let e = support::kube::Emulator::start();
+    e.load_dir(&support::examples().join("fi-acme"));
+    let kubeconfig = scratch.0.join("kubeconfig");
+    e.kubeconfig(&kubeconfig, "customer-acme");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_accord")).args(args).env("KUBECONFIG", &kubeconfig).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, due, err) = run(&["attest", "--cluster", "--due", "--today", "2026-11-22"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(due.contains("sanna-hamalainen") && due.contains("OVERDUE"), "{due}");
+    let (code, out, err) = run(&["attest", "--cluster", "--unit", "acme/helsinki/kallio", "--by", "liisa.korhonen@acme.fi", "--today", "2026-11-22"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("attested 4 people"), "{out}");
+    let sanna = e.get("accord.dev", "usergrants", "customer-acme", "sanna-hamalainen").unwrap();
+    assert_eq!(sanna["spec"]["attestation"], serde_json::json!({"lastAttested": "2026-11-22", "attestedBy": "liisa.korhonen@acme.fi"}));
+    assert_eq!(sanna["metadata"]["generation"], 2, "a spec change");
+    let (_, due, _) = run(&["attest", "--cluster", "--due", "--today", "2026-11-22"]);
+    assert!(!due.contains("sanna-hamalainen"), "{due}");
+}

@@ -80,22 +80,7 @@ fn load_acme(e: &Emulator, slapd: &Slapd, dir: &Path) {
     std::fs::write(&i, text).unwrap();
     let c = root.join("secrets/credentials.yaml");
     std::fs::write(&c, std::fs::read_to_string(&c).unwrap().replace("cn=accord,ou=services,", "cn=admin,").replace("change-me", ADMIN_PW)).unwrap();
-    let mut files = vec![];
-    let mut stack = vec![root];
-    while let Some(d) = stack.pop() {
-        for f in std::fs::read_dir(d).unwrap() {
-            let p = f.unwrap().path();
-            if p.is_dir() { stack.push(p) } else if p.extension().is_some_and(|x| x == "yaml") { files.push(p) }
-        }
-    }
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let v: Value = serde::Deserialize::deserialize(doc).unwrap();
-            let (code, body) = kube(e, "POST", v["kind"].as_str().unwrap(), None, Some(v.clone()));
-            assert_eq!(code, 201, "{}: {body}", f.display());
-        }
-    }
+    e.load_dir(&root);
 }
 
 struct Operator {

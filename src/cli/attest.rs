@@ -49,20 +49,73 @@ pub struct AttestArgs {
     /// The date of the attestation and of the due list (default today).
     #[arg(long)]
     pub today: Option<jiff::civil::Date>,
+    /// Work on the live resources of the cluster (kubeconfig) instead of manifest files;
+    /// `--namespace` names the namespace (default: the kubeconfig's).
+    #[arg(long)]
+    pub cluster: bool,
+}
+
+/// The namespace's resources, read from the cluster.
+async fn cluster_snapshot(namespace: Option<&str>) -> Result<(crate::engine::Snapshot, kube::Client, String), String> {
+    use kube::api::ListParams;
+    crate::targets::http::crypto_provider();
+    let client = kube::Client::try_default().await.map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
+    let ns = namespace.map(String::from).unwrap_or_else(|| client.default_namespace().to_string());
+    async fn all<K>(client: &kube::Client, ns: &str) -> Result<Vec<K>, String>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    {
+        let api: kube::Api<K> = kube::Api::namespaced(client.clone(), ns);
+        api.list(&ListParams::default()).await.map(|l| l.items).map_err(|e| format!("cannot list {}: {e}", K::plural(&())))
+    }
+    let mut snap = crate::engine::Snapshot {
+        tenants: all(&client, &ns).await?,
+        org_units: all(&client, &ns).await?,
+        user_grants: all(&client, &ns).await?,
+        integrations: all(&client, &ns).await?,
+        ..Default::default()
+    };
+    // Grants are only valid with their Secrets; without the right to read them, grants that
+    // reference one are reported as unchecked rather than listed wrongly.
+    match all::<k8s_openapi::api::core::v1::Secret>(&client, &ns).await {
+        Ok(secrets) => {
+            for s in secrets {
+                let mut data: std::collections::BTreeMap<String, String> =
+                    s.data.unwrap_or_default().into_iter().filter_map(|(k, v)| Some((k, String::from_utf8(v.0).ok()?))).collect();
+                data.extend(s.string_data.unwrap_or_default());
+                snap.secrets.insert((ns.clone(), s.metadata.name.unwrap_or_default()), crate::engine::SecretData(data));
+            }
+        }
+        Err(e) => eprintln!("warning: {e}; grants that reference Secrets cannot be checked"),
+    }
+    Ok((snap, client, ns))
 }
 
 pub fn run(args: AttestArgs) -> i32 {
     let paths = default_paths(args.paths.clone());
-    let loaded = load_paths(&paths, &args.namespace);
-    if !loaded.problems.is_empty() {
-        for p in &loaded.problems {
-            eprintln!("error: {p}");
+    let runtime = super::runtime();
+    let (snapshot, cluster) = if args.cluster {
+        let ns = (args.namespace != "default").then_some(args.namespace.as_str());
+        match runtime.block_on(cluster_snapshot(ns)) {
+            Ok((snap, client, ns)) => (snap, Some((client, ns))),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
         }
-        return 1;
-    }
+    } else {
+        let loaded = load_paths(&paths, &args.namespace);
+        if !loaded.problems.is_empty() {
+            for p in &loaded.problems {
+                eprintln!("error: {p}");
+            }
+            return 1;
+        }
+        (loaded.snapshot, None)
+    };
     let today = today_or(args.today);
     if args.due {
-        return due(&args, &loaded.snapshot, today);
+        return due(&args, &snapshot, today);
     }
     let Some(by) = args.by.as_deref() else {
         eprintln!("error: say who attests with --by EMAIL");
@@ -76,7 +129,7 @@ pub fn run(args: AttestArgs) -> i32 {
         eprintln!("error: choose people with --person, --unit or --all");
         return 1;
     }
-    let snap = &loaded.snapshot;
+    let snap = &snapshot;
     let grants: Vec<&crate::api::UserGrant> =
         snap.user_grants.iter().filter(|g| args.tenant.as_deref().is_none_or(|t| g.spec.tenant == t)).collect();
     let tenants: BTreeSet<(&str, &str)> = grants.iter().map(|g| (g.metadata.namespace.as_deref().unwrap_or("default"), g.spec.tenant.as_str())).collect();
@@ -110,9 +163,25 @@ pub fn run(args: AttestArgs) -> i32 {
     }
     for p in &args.persons {
         if !chosen.iter().any(|c| &c.name == p) {
+            if cluster.is_some() {
+                eprintln!("error: --person {p:?} is no UserGrant in the cluster");
+                return 1;
+            }
             eprintln!("error: --person {p:?} is no UserGrant in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "));
             return 1;
         }
+    }
+    if let Some((client, ns)) = cluster {
+        let api: kube::Api<crate::api::UserGrant> = kube::Api::namespaced(client, &ns);
+        let patch = serde_json::json!({"spec": {"attestation": {"lastAttested": today.to_string(), "attestedBy": by}}});
+        for c in &chosen {
+            if let Err(e) = runtime.block_on(api.patch(&c.name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))) {
+                eprintln!("error: UserGrant {ns}/{}: {e}", c.name);
+                return 1;
+            }
+        }
+        println!("attested {} people on {today} by {by}", chosen.len());
+        return 0;
     }
     // Group by file so that each file is read and written once.
     let mut by_file: BTreeMap<PathBuf, Vec<ObjectRef>> = BTreeMap::new();

@@ -139,6 +139,35 @@ impl Emulator {
         self.store.lock().unwrap().objects.iter().filter(|(k, _)| k.0 == group && k.1 == plural).map(|(_, v)| v.clone()).collect()
     }
 
+    /// Creates every document of every `.yaml` file under `dir`, as `kubectl apply -R -f` would.
+    pub fn load_dir(&self, dir: &std::path::Path) {
+        let mut files = vec![];
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for f in std::fs::read_dir(d).unwrap() {
+                let p = f.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p)
+                } else if p.extension().is_some_and(|x| x == "yaml") {
+                    files.push(p)
+                }
+            }
+        }
+        let mut s = self.store.lock().unwrap();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for doc in serde_yaml::Deserializer::from_str(&text) {
+                let v: Value = serde::Deserialize::deserialize(doc).unwrap();
+                let kind = KINDS.iter().find(|k| k.kind == v["kind"].as_str().unwrap() && api_version(k) == v["apiVersion"].as_str().unwrap()).expect("a known kind");
+                let t = Target { kind, namespace: v["metadata"]["namespace"].as_str().map(String::from), name: None, status: false };
+                let key = key_of(&t, v["metadata"]["name"].as_str().unwrap());
+                if let Err(r) = s.write(&t, key, v, None) {
+                    panic!("{}: not accepted: {:?}", f.display(), r.status());
+                }
+            }
+        }
+    }
+
     pub fn count(&self, method: &str) -> usize {
         self.store.lock().unwrap().requests.get(method).copied().unwrap_or(0)
     }
