@@ -249,3 +249,53 @@ fn two_replicas_elect_one_leader() {
     let writers = [a.metric("accord_target_writes_total"), b.metric("accord_target_writes_total")];
     assert!(writers.iter().filter(|w| **w > 0.0).count() == 1, "only the leader writes: {writers:?}");
 }
+
+#[test]
+fn held_deletions_events_integration_cleanup_and_sigterm() {
+    let scratch = Scratch::new("operator-guards");
+    let e = Emulator::start();
+    let slapd = Slapd::start(&scratch.0, &["dc=acme,dc=fi"]);
+    load_acme(&e, &slapd, &scratch.0);
+    let mut op = Operator::start(&e, &scratch.0, "guard");
+    let people = || slapd.dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)").len();
+    wait_until("17 people in LDAP", 60, || people() == 17, &op);
+    wait_until("finalizers", 30, || e.list("accord.dev", "usergrants").iter().all(|g| g["metadata"]["finalizers"].is_array()), &op);
+
+    // Three deletions of seventeen: more than the tenant's 10 %, so they are held.
+    for g in ["mikko-laaksonen", "ville-makinen", "jari-salminen"] {
+        assert_eq!(kube(&e, "DELETE", "UserGrant", Some(g), None).0, 200);
+    }
+    wait_until("DeletionsHeld", 30, || condition(&e.get("accord.dev", "tenants", NS, "acme").unwrap(), "DeletionsHeld").is_some_and(|c| c.0 == "True" && c.2.contains("3 of 17 people")), &op);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(people(), 17, "held: nobody deleted");
+    assert_eq!(kube(&e, "GET", "UserGrant", Some("ville-makinen"), None).0, 200, "the resource waits for its person to go");
+    let events = e.list("events.k8s.io", "events");
+    assert!(events.iter().any(|ev| ev["reason"] == "DeletionsHeld" && ev["type"] == "Warning" && ev["regarding"]["name"] == "acme"), "an event on the transition: {events:#?}");
+    // Confirmed by annotation: released.
+    kube(&e, "PATCH", "Tenant", Some("acme"), Some(json!({"metadata": {"annotations": {"accord.dev/confirm-deletions": "3"}}})));
+    wait_until("the held deletions", 30, || people() == 14 && ["mikko-laaksonen", "ville-makinen", "jari-salminen"].iter().all(|g| kube(&e, "GET", "UserGrant", Some(g), None).0 == 404), &op);
+
+    // Deleting the Integration with the orphan annotation leaves the directory as it is.
+    wait_until("a finalizer on the Integration", 30, || e.get("accord.dev", "integrations", NS, "acme-ldap").unwrap()["metadata"]["finalizers"].is_array(), &op);
+    let saved = e.get("accord.dev", "integrations", NS, "acme-ldap").unwrap();
+    kube(&e, "PATCH", "Integration", Some("acme-ldap"), Some(json!({"metadata": {"annotations": {"accord.dev/orphan": "true"}}})));
+    assert_eq!(kube(&e, "DELETE", "Integration", Some("acme-ldap"), None).0, 200);
+    wait_until("the orphaning delete", 30, || kube(&e, "GET", "Integration", Some("acme-ldap"), None).0 == 404, &op);
+    assert_eq!(people(), 14);
+    // Without it, deleting the Integration closes every access it gave.
+    let again = json!({"apiVersion": "accord.dev/v1alpha1", "kind": "Integration", "metadata": {"name": "acme-ldap", "namespace": NS}, "spec": saved["spec"]});
+    assert_eq!(kube(&e, "POST", "Integration", None, Some(again)).0, 201);
+    wait_until("a finalizer on the new Integration", 30, || e.get("accord.dev", "integrations", NS, "acme-ldap").is_some_and(|i| i["metadata"]["finalizers"].is_array()), &op);
+    assert_eq!(kube(&e, "DELETE", "Integration", Some("acme-ldap"), None).0, 200);
+    wait_until("the cleaning delete", 30, || kube(&e, "GET", "Integration", Some("acme-ldap"), None).0 == 404, &op);
+    assert_eq!(people(), 0, "every person accord provisioned is gone");
+    assert!(slapd.dns("dc=acme,dc=fi", "(seeAlso=*)").is_empty(), "and every unit and group");
+
+    // SIGTERM: a clean, quick exit.
+    let started = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &op.child.id().to_string()]).status().unwrap().success());
+    let status = op.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", op.log());
+    assert!(started.elapsed() < Duration::from_secs(25));
+    assert!(op.log().contains("shutting down"));
+}

@@ -29,6 +29,8 @@ pub const FINALIZER: &str = "accord.dev/cleanup";
 pub const FIELD_MANAGER: &str = "accord";
 /// Annotation on a Tenant: how many held person deletions per target to release.
 pub const CONFIRM_ANNOTATION: &str = "accord.dev/confirm-deletions";
+/// Annotation on an Integration or Tenant: on deletion, leave what it provisioned in place.
+pub const ORPHAN_ANNOTATION: &str = "accord.dev/orphan";
 
 #[derive(Args, Debug, Clone)]
 pub struct OperatorArgs {

@@ -17,7 +17,7 @@ use crate::engine::{Kind, ObjectKind, ObjectRef, SecretData, Snapshot, compile, 
 use crate::targets::{ApplyOptions, Target, find_integration, observe_all};
 
 use super::metrics::{ErrorLabel, IntegrationLabel};
-use super::{CONFIRM_ANNOTATION, Context, FIELD_MANAGER, FINALIZER, TenantKey};
+use super::{CONFIRM_ANNOTATION, Context, FIELD_MANAGER, FINALIZER, ORPHAN_ANNOTATION, TenantKey};
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 
@@ -39,7 +39,7 @@ fn in_ns<K: Resource + Clone>(items: Vec<Arc<K>>, ns: &str) -> Vec<K> {
 
 /// The namespace as compile sees it; UserGrants being deleted are left out (so that their
 /// people are planned for deletion) and returned apart.
-fn snapshot(ctx: &Context, ns: &str) -> (Snapshot, Vec<UserGrant>) {
+fn snapshot(ctx: &Context, ns: &str) -> (Snapshot, Vec<UserGrant>, Vec<Integration>) {
     let (deleting, grants): (Vec<UserGrant>, Vec<UserGrant>) =
         in_ns(ctx.grants.state(), ns).into_iter().partition(|g| g.metadata.deletion_timestamp.is_some());
     let mut secrets = BTreeMap::new();
@@ -53,16 +53,18 @@ fn snapshot(ctx: &Context, ns: &str) -> (Snapshot, Vec<UserGrant>) {
         data.extend(s.string_data.unwrap_or_default());
         secrets.insert((ns.to_string(), s.metadata.name.unwrap_or_default()), SecretData(data));
     }
+    let (gone, integrations): (Vec<Integration>, Vec<Integration>) =
+        in_ns(ctx.integrations.state(), ns).into_iter().partition(|i| i.metadata.deletion_timestamp.is_some());
     let snap = Snapshot {
         tenants: in_ns(ctx.tenants.state(), ns),
         org_units: in_ns(ctx.units.state(), ns),
         user_grants: grants,
-        integrations: in_ns(ctx.integrations.state(), ns),
+        integrations,
         secrets,
         origins: BTreeMap::new(),
         unreadable: Default::default(),
     };
-    (snap, deleting)
+    (snap, deleting, gone)
 }
 
 fn resource(kind: Kind) -> ApiResource {
@@ -103,10 +105,38 @@ fn comparable(v: &Value) -> Value {
 
 pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
     let (ns, tenant) = key;
-    let (snap, deleting) = snapshot(ctx, ns);
+    let (snap, deleting, gone_integrations) = snapshot(ctx, ns);
     let Some(tenant_obj) = snap.tenants.iter().find(|t| t.metadata.name.as_deref() == Some(tenant)).cloned() else {
         return Ok(()); // the Tenant is gone
     };
+    if ctx.is_leader() {
+        // Integrations being deleted, and every Integration of a Tenant being deleted, give
+        // up what they provisioned first (unless annotated to orphan it).
+        let tenant_going = tenant_obj.metadata.deletion_timestamp.is_some();
+        let mut cleanup: Vec<Integration> = gone_integrations.into_iter().filter(|i| &i.spec.tenant == tenant).collect();
+        if tenant_going {
+            cleanup.extend(snap.integrations.iter().filter(|i| &i.spec.tenant == tenant).cloned());
+        }
+        let mut all_clean = true;
+        for integ in &cleanup {
+            let orphan = integ.annotations().get(ORPHAN_ANNOTATION).is_some_and(|v| v == "true") || (tenant_going && tenant_obj.annotations().get(ORPHAN_ANNOTATION).is_some_and(|v| v == "true"));
+            let clean = orphan || clean_up(integ, &snap).await;
+            all_clean &= clean;
+            if clean && integ.metadata.deletion_timestamp.is_some() {
+                release_finalizer::<Integration>(ctx, ns, &integ.name_any(), integ.finalizers()).await;
+            }
+        }
+        if tenant_going {
+            if all_clean {
+                release_finalizer::<Tenant>(ctx, ns, tenant, tenant_obj.finalizers()).await;
+            }
+            return Ok(());
+        }
+        add_finalizer::<Tenant>(ctx, ns, tenant, tenant_obj.finalizers(), tenant_obj.resource_version()).await;
+        for i in snap.integrations.iter().filter(|i| &i.spec.tenant == tenant) {
+            add_finalizer::<Integration>(ctx, ns, &i.name_any(), i.finalizers(), i.resource_version()).await;
+        }
+    }
     let today = jiff::Zoned::now().date();
     let mut compiled = compile(&snap, today);
     compiled.targets.retain(|t| &t.tenant == tenant);
@@ -150,11 +180,8 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
     }
 
     // Every grant gets the finalizer, before status writes change its resourceVersion.
-    let grants: Api<UserGrant> = Api::namespaced(ctx.client.clone(), ns);
-    for g in snap.user_grants.iter().filter(|g| &g.spec.tenant == tenant && !g.finalizers().iter().any(|f| f == FINALIZER)) {
-        let mut list = g.finalizers().to_vec();
-        list.push(FINALIZER.to_string());
-        let _ = grants.patch(&g.name_any(), &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": list, "resourceVersion": g.resource_version()}}))).await;
+    for g in snap.user_grants.iter().filter(|g| &g.spec.tenant == tenant) {
+        add_finalizer::<UserGrant>(ctx, ns, &g.name_any(), g.finalizers(), g.resource_version()).await;
     }
     // Status, only where it changed; events where a condition flipped.
     let now = jiff::Timestamp::now();
@@ -211,12 +238,70 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
             live && !held && (!pending || (done && tp.management == ManagementMode::Enforce))
         });
         if gone_everywhere {
-            let list: Vec<String> = g.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
-            match grants.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": list}}))).await {
-                Ok(_) => tracing::info!(namespace = ns, grant = name, "removed from every target; finalizer released"),
-                Err(e) => tracing::warn!(grant = name, error = %e, "finalizer not released"),
-            }
+            tracing::info!(namespace = ns, grant = name, "removed from every target; releasing the finalizer");
+            release_finalizer::<UserGrant>(ctx, ns, &name, g.finalizers()).await;
         }
     }
     Ok(())
+}
+
+/// Deletes everything `integration` owns in its target. True when nothing is left.
+async fn clean_up(integration: &Integration, snap: &Snapshot) -> bool {
+    let name = integration.name_any();
+    let target = match Target::new(integration, snap) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(integration = name, error = %e, "cannot clean up");
+            return false;
+        }
+    };
+    let actual = match target.observe().await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(integration = name, error = %e, "cannot clean up yet");
+            return false;
+        }
+    };
+    if actual.objects.is_empty() {
+        return true;
+    }
+    let desired = crate::engine::DesiredTarget {
+        integration: ObjectRef::new(Kind::Integration, integration.metadata.namespace.as_deref().unwrap_or("default"), &name),
+        tenant: integration.spec.tenant.clone(),
+        kind: integration.spec.kind,
+        role: crate::engine::TargetRole::Directory,
+        management: ManagementMode::Enforce,
+        deletion: crate::api::DeletionPolicy { max_per_sync: u32::MAX, max_percent: 100 },
+        objects: Default::default(),
+        frozen: Default::default(),
+    };
+    // Deleting the Integration is the confirmation: the deletion guard does not hold this.
+    let plan = crate::engine::diff(desired, &actual, Baseline::Live, u32::MAX);
+    let report = target.apply(&plan, &actual, ApplyOptions::default()).await;
+    tracing::info!(integration = name, deleted = report.succeeded, failed = report.failed.len(), "cleaned up what the Integration owned");
+    report.ok()
+}
+
+async fn add_finalizer<K>(ctx: &Context, ns: &str, name: &str, finalizers: &[String], rv: Option<String>)
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    if finalizers.iter().any(|f| f == FINALIZER) {
+        return;
+    }
+    let mut list = finalizers.to_vec();
+    list.push(FINALIZER.to_string());
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+    let _ = api.patch(name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": list, "resourceVersion": rv}}))).await;
+}
+
+async fn release_finalizer<K>(ctx: &Context, ns: &str, name: &str, finalizers: &[String])
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    let list: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+    if let Err(e) = api.patch(name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": list}}))).await {
+        tracing::warn!(name, error = %e, "finalizer not released");
+    }
 }
