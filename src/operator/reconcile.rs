@@ -37,11 +37,13 @@ fn in_ns<K: Resource + Clone>(items: Vec<Arc<K>>, ns: &str) -> Vec<K> {
     items.into_iter().filter(|o| o.meta().namespace.as_deref() == Some(ns)).map(|o| (*o).clone()).collect()
 }
 
-/// The namespace as compile sees it; UserGrants being deleted are left out (so that their
-/// people are planned for deletion) and returned apart.
-fn snapshot(ctx: &Context, ns: &str) -> (Snapshot, Vec<UserGrant>, Vec<Integration>) {
+/// One tenant as compile sees it (its namespace's Secrets included); UserGrants being deleted
+/// are left out, so that their people are planned for deletion, and returned apart, as are
+/// Integrations being deleted.
+fn snapshot(ctx: &Context, ns: &str, tenant: &str) -> (Snapshot, Vec<UserGrant>, Vec<Integration>) {
+    let mine = |t: &str| t == tenant;
     let (deleting, grants): (Vec<UserGrant>, Vec<UserGrant>) =
-        in_ns(ctx.grants.state(), ns).into_iter().partition(|g| g.metadata.deletion_timestamp.is_some());
+        in_ns(ctx.grants.state(), ns).into_iter().filter(|g| mine(&g.spec.tenant)).partition(|g| g.metadata.deletion_timestamp.is_some());
     let mut secrets = BTreeMap::new();
     for s in in_ns(ctx.secrets.state(), ns) {
         let mut data = BTreeMap::new();
@@ -54,9 +56,10 @@ fn snapshot(ctx: &Context, ns: &str) -> (Snapshot, Vec<UserGrant>, Vec<Integrati
         secrets.insert((ns.to_string(), s.metadata.name.unwrap_or_default()), SecretData(data));
     }
     let (gone, integrations): (Vec<Integration>, Vec<Integration>) =
-        in_ns(ctx.integrations.state(), ns).into_iter().partition(|i| i.metadata.deletion_timestamp.is_some());
+        in_ns(ctx.integrations.state(), ns).into_iter().filter(|i| mine(&i.spec.tenant)).partition(|i| i.metadata.deletion_timestamp.is_some());
     let snap = Snapshot {
-        tenants: in_ns(ctx.tenants.state(), ns),
+        tenants: in_ns(ctx.tenants.state(), ns).into_iter().filter(|t| t.metadata.name.as_deref() == Some(tenant)).collect(),
+        // Units of other tenants stay: compile names them when a parent crosses tenants.
         org_units: in_ns(ctx.units.state(), ns),
         user_grants: grants,
         integrations,
@@ -105,7 +108,7 @@ fn comparable(v: &Value) -> Value {
 
 pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
     let (ns, tenant) = key;
-    let (snap, deleting, gone_integrations) = snapshot(ctx, ns);
+    let (snap, deleting, gone_integrations) = snapshot(ctx, ns, tenant);
     let Some(tenant_obj) = snap.tenants.iter().find(|t| t.metadata.name.as_deref() == Some(tenant)).cloned() else {
         return Ok(()); // the Tenant is gone
     };
@@ -204,8 +207,12 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
         }
     }
     for (r, c) in &wanted.transitions {
-        let Some((_, _, meta)) = current(ctx, r) else { continue };
+        let Some((status, _, meta)) = current(ctx, r) else { continue };
         let bad = matches!((c.type_.as_str(), c.status.as_str()), ("Ready", "False") | ("Reachable", "False") | ("Synced", "False") | ("Drifted", "True") | ("PolicyViolation", "True") | ("DeletionsHeld", "True"));
+        let had = status["conditions"].as_array().is_some_and(|cs| cs.iter().any(|p| p["type"] == c.type_.as_str()));
+        if !had && !bad {
+            continue; // a first, good condition is no news: no event storm when accord starts
+        }
         let reference = k8s_openapi::api::core::v1::ObjectReference {
             api_version: Some(resource(r.kind).api_version),
             kind: Some(r.kind.as_str().to_string()),
