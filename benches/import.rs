@@ -12,19 +12,28 @@ fn copy_dir(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).unwrap() {
         let p = e.unwrap().path();
         let dest = to.join(p.file_name().unwrap());
-        if p.is_dir() { copy_dir(&p, &dest) } else { std::fs::copy(&p, &dest).unwrap(); }
+        if p.is_dir() {
+            copy_dir(&p, &dest)
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
     }
 }
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let roster = manifest.join("../shared/data/import").join(if full { "acme-large.csv" } else { "acme-henkilosto.csv" });
+    let roster = manifest.join("../shared/data/import").join(if full {
+        "acme-large.csv"
+    } else {
+        "acme-henkilosto.csv"
+    });
     if !roster.exists() {
         eprintln!("skipped: {} is not there", roster.display());
         return;
     }
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-import-{}", std::process::id()));
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-import-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     copy_dir(&manifest.join("examples/fi-acme"), &work.join("fi-acme"));
     let req = ImportRequest {
@@ -44,8 +53,20 @@ fn main() {
     let t = Instant::now();
     let again = import(&req).unwrap();
     let t_again = t.elapsed();
-    println!("accord import {} ({} rows):", roster.file_name().unwrap().to_string_lossy(), cold.rows);
-    println!("  cold:      {t_cold:>8.2?}  {} created, {} updated, {} bad rows", cold.created, cold.updated, cold.problems.len());
-    println!("  re-import: {t_again:>8.2?}  {} created, {} updated, {} unchanged", again.created, again.updated, again.unchanged);
+    println!(
+        "accord import {} ({} rows):",
+        roster.file_name().unwrap().to_string_lossy(),
+        cold.rows
+    );
+    println!(
+        "  cold:      {t_cold:>8.2?}  {} created, {} updated, {} bad rows",
+        cold.created,
+        cold.updated,
+        cold.problems.len()
+    );
+    println!(
+        "  re-import: {t_again:>8.2?}  {} created, {} updated, {} unchanged",
+        again.created, again.updated, again.unchanged
+    );
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -59,7 +59,10 @@ spec: {{tenant: bench, displayName: Root}}
 "#
     );
     for u in 0..20 {
-        let _ = write!(s, "---\napiVersion: accord.dev/v1alpha1\nkind: OrgUnit\nmetadata: {{name: u{u}, namespace: ns}}\nspec: {{tenant: bench, displayName: Unit {u}, parent: root}}\n");
+        let _ = write!(
+            s,
+            "---\napiVersion: accord.dev/v1alpha1\nkind: OrgUnit\nmetadata: {{name: u{u}, namespace: ns}}\nspec: {{tenant: bench, displayName: Unit {u}, parent: root}}\n"
+        );
     }
     std::fs::write(dir.join("base.yaml"), s).unwrap();
     let roles = ["nurse", "physician", "employee"];
@@ -95,23 +98,41 @@ fn apply(rt: &tokio::runtime::Runtime, dir: &Path) -> Run {
     let observed = rt.block_on(observe_all(&compiled.targets, &loaded.snapshot));
     let plan = make_plan(compiled, &observed, &BTreeMap::new());
     let tp = &plan.targets[0];
-    let actual = observed[&tp.integration].as_ref().expect("slapd is reachable");
-    let target = Target::new(find_integration(&loaded.snapshot, &tp.integration).unwrap(), &loaded.snapshot).unwrap();
+    let actual = observed[&tp.integration]
+        .as_ref()
+        .expect("slapd is reachable");
+    let target = Target::new(
+        find_integration(&loaded.snapshot, &tp.integration).unwrap(),
+        &loaded.snapshot,
+    )
+    .unwrap();
     let report = rt.block_on(target.apply(tp, actual, Default::default()));
     assert!(report.ok(), "{:?}", report.failed.first());
-    Run { took: start.elapsed(), ops: tp.ops.len(), report }
+    Run {
+        took: start.elapsed(),
+        ops: tp.ops.len(),
+        report,
+    }
 }
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let people: usize = std::env::var("ACCORD_BENCH_PEOPLE").ok().and_then(|v| v.parse().ok()).unwrap_or(if full { 10_000 } else { 300 });
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-ldap-{}", std::process::id()));
+    let people: usize = std::env::var("ACCORD_BENCH_PEOPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 10_000 } else { 300 });
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-ldap-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
     let server = slapd::Slapd::start(&work, &["dc=acme,dc=fi", "dc=raw,dc=fi"]);
     let estate = work.join("estate");
     write_estate(&estate, &server.url(), people);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
 
     let cold = apply(&rt, &estate);
 
@@ -124,12 +145,25 @@ fn main() {
     std::fs::write(&file, format!("{containers}{ldif}")).unwrap();
     let raw_start = Instant::now();
     let out = Command::new("ldapadd")
-        .args(["-x", "-H", &server.url(), "-D", "cn=admin,dc=raw,dc=fi", "-w", slapd::ADMIN_PW, "-f"])
+        .args([
+            "-x",
+            "-H",
+            &server.url(),
+            "-D",
+            "cn=admin,dc=raw,dc=fi",
+            "-w",
+            slapd::ADMIN_PW,
+            "-f",
+        ])
         .arg(&file)
         .output()
         .unwrap();
     let raw = raw_start.elapsed();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let noop = apply(&rt, &estate);
 
@@ -141,11 +175,28 @@ fn main() {
     std::fs::write(&grants, edited).unwrap();
     let one = apply(&rt, &estate);
 
-    println!("accord apply into slapd, {people} people ({} entries in all):", entries);
-    println!("  cold:          {:>8.2?}  {} operations, {} writes", cold.took, cold.ops, cold.report.writes);
-    println!("  raw ldapadd:   {:>8.2?}  same {} entries, one connection   → accord/ldapadd = {:.2}x", raw, entries, cold.took.as_secs_f64() / raw.as_secs_f64());
-    println!("  no-op rerun:   {:>8.2?}  {} operations, {} writes", noop.took, noop.ops, noop.report.writes);
-    println!("  one edit:      {:>8.2?}  {} operations, {} writes (person p00007, groups team-7 and team-8)", one.took, one.ops, one.report.writes);
+    println!(
+        "accord apply into slapd, {people} people ({} entries in all):",
+        entries
+    );
+    println!(
+        "  cold:          {:>8.2?}  {} operations, {} writes",
+        cold.took, cold.ops, cold.report.writes
+    );
+    println!(
+        "  raw ldapadd:   {:>8.2?}  same {} entries, one connection   → accord/ldapadd = {:.2}x",
+        raw,
+        entries,
+        cold.took.as_secs_f64() / raw.as_secs_f64()
+    );
+    println!(
+        "  no-op rerun:   {:>8.2?}  {} operations, {} writes",
+        noop.took, noop.ops, noop.report.writes
+    );
+    println!(
+        "  one edit:      {:>8.2?}  {} operations, {} writes (person p00007, groups team-7 and team-8)",
+        one.took, one.ops, one.report.writes
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -26,11 +26,15 @@ fn rss_mib(pid: u32, field: &str) -> f64 {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let grants: usize = std::env::var("ACCORD_BENCH_GRANTS").ok().and_then(|v| v.parse().ok()).unwrap_or(if full { 100_000 } else { 300 });
+    let grants: usize = std::env::var("ACCORD_BENCH_GRANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 100_000 } else { 300 });
     let tenants = (grants / 1000).max(1);
     let per = grants / tenants;
     let edits = if full { 100 } else { 5 };
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-operator-{}", std::process::id()));
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-operator-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(work.join("m")).unwrap();
     accord::targets::http::crypto_provider();
@@ -40,16 +44,28 @@ fn main() {
     for t in 0..tenants {
         let tn = format!("t{t:03}");
         // Only the first tenant has a directory; the others are status work only.
-        let integ = if t == 0 { "  integrations: {directory: dir}\n" } else { "" };
+        let integ = if t == 0 {
+            "  integrations: {directory: dir}\n"
+        } else {
+            ""
+        };
         let mut s = format!(
             "apiVersion: accord.dev/v1alpha1\nkind: Tenant\nmetadata: {{name: {tn}, namespace: {ns}}}\nspec:\n  displayName: Tenant {t}\n  country: FI\n{integ}  features: [messaging, documents]\n  roles: [{{name: employee}}]\n  policy: {{minAdmins: 0}}\n\
              ---\napiVersion: accord.dev/v1alpha1\nkind: OrgUnit\nmetadata: {{name: {tn}-root, namespace: {ns}}}\nspec: {{tenant: {tn}, displayName: Root}}\n"
         );
         if t == 0 {
-            let _ = write!(s, "---\napiVersion: accord.dev/v1alpha1\nkind: Integration\nmetadata: {{name: dir, namespace: {ns}}}\nspec: {{tenant: {tn}, kind: ldap, endpoint: \"{}\", credentialsRef: {{secretName: bind}}, ldap: {{baseDN: \"dc=acme,dc=fi\", layout: Flat}}, sync: {{interval: 10m, requestsPerSecond: 100000}}}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: bind, namespace: {ns}}}\nstringData: {{bindDN: \"cn=admin,dc=acme,dc=fi\", password: {}}}\n", ldap.url(), slapd::ADMIN_PW);
+            let _ = write!(
+                s,
+                "---\napiVersion: accord.dev/v1alpha1\nkind: Integration\nmetadata: {{name: dir, namespace: {ns}}}\nspec: {{tenant: {tn}, kind: ldap, endpoint: \"{}\", credentialsRef: {{secretName: bind}}, ldap: {{baseDN: \"dc=acme,dc=fi\", layout: Flat}}, sync: {{interval: 10m, requestsPerSecond: 100000}}}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: bind, namespace: {ns}}}\nstringData: {{bindDN: \"cn=admin,dc=acme,dc=fi\", password: {}}}\n",
+                ldap.url(),
+                slapd::ADMIN_PW
+            );
         }
         for g in 0..per {
-            let _ = write!(s, "---\napiVersion: accord.dev/v1alpha1\nkind: UserGrant\nmetadata: {{name: {tn}-p{g:04}, namespace: {ns}}}\nspec:\n  tenant: {tn}\n  person: {{givenName: G{g}, familyName: F{t}, email: p{g}@{tn}.fi, phone: \"+358 40 {g:07}\"}}\n  unit: {tn}-root\n  roles: [employee]\n  features: [messaging]\n");
+            let _ = write!(
+                s,
+                "---\napiVersion: accord.dev/v1alpha1\nkind: UserGrant\nmetadata: {{name: {tn}-p{g:04}, namespace: {ns}}}\nspec:\n  tenant: {tn}\n  person: {{givenName: G{g}, familyName: F{t}, email: p{g}@{tn}.fi, phone: \"+358 40 {g:07}\"}}\n  unit: {tn}-root\n  roles: [employee]\n  features: [messaging]\n"
+            );
         }
         std::fs::write(work.join(format!("m/{tn}.yaml")), s).unwrap();
     }
@@ -59,23 +75,45 @@ fn main() {
     let kubeconfig = work.join("kubeconfig");
     e.kubeconfig(&kubeconfig, ns);
     let mut op = Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(["operator", "--namespace", ns, "--listen", "127.0.0.1:0", "--debounce", "100ms", "--no-leader-election"])
+        .args([
+            "operator",
+            "--namespace",
+            ns,
+            "--listen",
+            "127.0.0.1:0",
+            "--debounce",
+            "100ms",
+            "--no-leader-election",
+        ])
         .env("KUBECONFIG", &kubeconfig)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let started = Instant::now();
-    let in_ldap = || ldap.dns("ou=people,dc=acme,dc=fi", "(objectClass=inetOrgPerson)").len();
+    let in_ldap = || {
+        ldap.dns("ou=people,dc=acme,dc=fi", "(objectClass=inetOrgPerson)")
+            .len()
+    };
     while in_ldap() < per {
-        assert!(started.elapsed() < Duration::from_secs(900), "no convergence");
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "no convergence"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let to_ldap = started.elapsed();
     // Converged when every grant carries a status.
-    let all_status = || e.list("accord.dev", "usergrants").iter().all(|g| !g["status"]["state"].is_null());
+    let all_status = || {
+        e.list("accord.dev", "usergrants")
+            .iter()
+            .all(|g| !g["status"]["state"].is_null())
+    };
     while !all_status() {
-        assert!(started.elapsed() < Duration::from_secs(1800), "statuses not written");
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "statuses not written"
+        );
         std::thread::sleep(Duration::from_secs(1));
     }
     let converged = started.elapsed();
@@ -88,32 +126,68 @@ fn main() {
         let name = format!("t000-p{i:04}");
         let phone = format!("+35850{:07}", 1000 + i);
         let t = Instant::now();
-        client(&format!("{}/apis/accord.dev/v1alpha1/namespaces/{ns}/usergrants/{name}", e.url()), serde_json::json!({"spec": {"person": {"phone": phone}}}));
+        client(
+            &format!(
+                "{}/apis/accord.dev/v1alpha1/namespaces/{ns}/usergrants/{name}",
+                e.url()
+            ),
+            serde_json::json!({"spec": {"person": {"phone": phone}}}),
+        );
         let dn = format!("uid={name},ou=people,dc=acme,dc=fi");
-        while !ldap.search(&dn, "(objectClass=*)", &["telephoneNumber"]).contains(&phone) {
-            assert!(t.elapsed() < Duration::from_secs(60), "edit {i} never reached LDAP");
+        while !ldap
+            .search(&dn, "(objectClass=*)", &["telephoneNumber"])
+            .contains(&phone)
+        {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "edit {i} never reached LDAP"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         latencies.push(t.elapsed());
     }
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1).min(latencies.len() - 1)];
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p).ceil() as usize)
+            .saturating_sub(1)
+            .min(latencies.len() - 1)]
+    };
     let _ = op.kill();
     let _ = op.wait();
-    println!("accord operator, {grants} UserGrants in {tenants} tenants (emulator loaded in {load:.1?}):");
-    println!("  first tenant's {per} people in LDAP after {to_ldap:.1?}; every status written after {converged:.1?}");
+    println!(
+        "accord operator, {grants} UserGrants in {tenants} tenants (emulator loaded in {load:.1?}):"
+    );
+    println!(
+        "  first tenant's {per} people in LDAP after {to_ldap:.1?}; every status written after {converged:.1?}"
+    );
     println!("  resident memory after convergence: {rss:.0} MiB (peak {hwm:.0} MiB)");
-    println!("  edit → LDAP over {edits} edits: p50 {:.0?}, p99 {:.0?}, max {:.0?}", pct(0.5), pct(0.99), latencies.last().unwrap());
+    println!(
+        "  edit → LDAP over {edits} edits: p50 {:.0?}, p99 {:.0?}, max {:.0?}",
+        pct(0.5),
+        pct(0.99),
+        latencies.last().unwrap()
+    );
     let _ = std::fs::remove_dir_all(&work);
 }
 
 mod reqwest {
     /// A merge patch, sent from a small runtime of its own.
     pub fn blocking_client() -> impl Fn(&str, serde_json::Value) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let client = ::reqwest::Client::new();
         move |url: &str, body: serde_json::Value| {
-            let r = rt.block_on(client.patch(url).header("content-type", "application/merge-patch+json").json(&body).send()).unwrap();
+            let r = rt
+                .block_on(
+                    client
+                        .patch(url)
+                        .header("content-type", "application/merge-patch+json")
+                        .json(&body)
+                        .send(),
+                )
+                .unwrap();
             assert!(r.status().is_success(), "{}", r.status());
         }
     }

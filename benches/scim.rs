@@ -27,7 +27,10 @@ fn write_estate(dir: &Path, url: &str, people: usize) {
         scim::TOKEN
     );
     for u in 0..20 {
-        let _ = write!(s, "---\napiVersion: accord.dev/v1alpha1\nkind: OrgUnit\nmetadata: {{name: u{u}, namespace: ns}}\nspec: {{tenant: bench, displayName: Unit {u}, parent: root}}\n");
+        let _ = write!(
+            s,
+            "---\napiVersion: accord.dev/v1alpha1\nkind: OrgUnit\nmetadata: {{name: u{u}, namespace: ns}}\nspec: {{tenant: bench, displayName: Unit {u}, parent: root}}\n"
+        );
     }
     std::fs::write(dir.join("base.yaml"), s).unwrap();
     let features = ["messaging", "documents", "reports", "sickLeave"];
@@ -49,28 +52,48 @@ fn write_estate(dir: &Path, url: &str, people: usize) {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let people: usize = std::env::var("ACCORD_BENCH_PEOPLE").ok().and_then(|v| v.parse().ok()).unwrap_or(if full { 10_000 } else { 100 });
-    if std::process::Command::new(scim::tool("scim2-server")).arg("--help").output().is_err() {
+    let people: usize = std::env::var("ACCORD_BENCH_PEOPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 10_000 } else { 100 });
+    if std::process::Command::new(scim::tool("scim2-server"))
+        .arg("--help")
+        .output()
+        .is_err()
+    {
         eprintln!("skipped: scim2-server is not installed (bash scripts/test.sh installs it)");
         return;
     }
     let server = scim::ScimServer::start();
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-scim-{}", std::process::id()));
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-scim-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     write_estate(&work, &server.url(), people);
     accord::targets::http::crypto_provider();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut lines = Vec::new();
     for label in ["cold", "no-op rerun"] {
         let start = Instant::now();
         let loaded = load_paths(&[work.clone()], "default");
         let compiled = compile(&loaded.snapshot, jiff::civil::date(2026, 11, 22));
         assert!(compiled.problems.is_empty());
-        let target = Target::new(find_integration(&loaded.snapshot, &compiled.targets[0].integration).unwrap(), &loaded.snapshot).unwrap();
+        let target = Target::new(
+            find_integration(&loaded.snapshot, &compiled.targets[0].integration).unwrap(),
+            &loaded.snapshot,
+        )
+        .unwrap();
         let integration = compiled.targets[0].integration.clone();
         let actual = rt.block_on(target.observe()).expect("reachable");
         let observe_requests = target.requests().unwrap_or(0);
-        let plan = make_plan(compiled, &BTreeMap::from([(integration, Ok(actual.clone()))]), &BTreeMap::new());
+        let plan = make_plan(
+            compiled,
+            &BTreeMap::from([(integration, Ok(actual.clone()))]),
+            &BTreeMap::new(),
+        );
         let tp = &plan.targets[0];
         let report = rt.block_on(target.apply(tp, &actual, Default::default()));
         assert!(report.ok(), "{:?}", report.failed.first());

@@ -15,16 +15,37 @@ fn root() -> PathBuf {
 
 fn helm(args: &[&str]) -> String {
     let bin = root().join(".cache/tools/helm");
-    assert!(bin.exists(), "{} is missing: run bash scripts/test.sh, which installs it", bin.display());
-    let out = Command::new(bin).args(args).current_dir(root()).output().unwrap();
-    assert!(out.status.success(), "helm {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        bin.exists(),
+        "{} is missing: run bash scripts/test.sh, which installs it",
+        bin.display()
+    );
+    let out = Command::new(bin)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "helm {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn validate(file: &Path) {
     let bin = support::scim::tool("kubernetes-validate");
-    let out = Command::new(bin).args(["-k", "1.33.0", "--strict"]).arg(file).output().expect("kubernetes-validate runs (bash scripts/test.sh installs it into .venv)");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin)
+        .args(["-k", "1.33.0", "--strict"])
+        .arg(file)
+        .output()
+        .expect("kubernetes-validate runs (bash scripts/test.sh installs it into .venv)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success() && !text.contains("ERROR"), "{text}");
 }
 
@@ -32,22 +53,58 @@ fn validate(file: &Path) {
 fn the_chart_lints_renders_and_validates() {
     helm(&["lint", "charts/accord"]);
     let scratch = Scratch::new("helm");
-    let one = helm(&["template", "acme", "charts/accord", "--namespace", "customer-acme", "--include-crds"]);
+    let one = helm(&[
+        "template",
+        "acme",
+        "charts/accord",
+        "--namespace",
+        "customer-acme",
+        "--include-crds",
+    ]);
     let f = scratch.write("one.yaml", &one);
     validate(&f);
-    assert!(one.contains("- --namespace=customer-acme") && one.contains("kind: Role\n") && one.contains("- --lease=acme-accord"), "{one}");
+    assert!(
+        one.contains("- --namespace=customer-acme")
+            && one.contains("kind: Role\n")
+            && one.contains("- --lease=acme-accord"),
+        "{one}"
+    );
     assert!(one.contains("path: /healthz") && one.contains("path: /readyz"));
-    for kind in ["name: tenants.accord.dev", "name: orgunits.accord.dev", "name: usergrants.accord.dev", "name: integrations.accord.dev"] {
+    for kind in [
+        "name: tenants.accord.dev",
+        "name: orgunits.accord.dev",
+        "name: usergrants.accord.dev",
+        "name: integrations.accord.dev",
+    ] {
         assert!(one.contains(kind), "{kind}");
     }
-    let all = helm(&["template", "accord", "charts/accord", "--namespace", "accord-system", "--set", "watchAllNamespaces=true", "--set", "leaderElection=false"]);
+    let all = helm(&[
+        "template",
+        "accord",
+        "charts/accord",
+        "--namespace",
+        "accord-system",
+        "--set",
+        "watchAllNamespaces=true",
+        "--set",
+        "leaderElection=false",
+    ]);
     let f = scratch.write("all.yaml", &all);
     validate(&f);
-    assert!(all.contains("- --all-namespaces") && all.contains("kind: ClusterRole\n") && all.contains("kind: ClusterRoleBinding") && all.contains("- --no-leader-election"), "{all}");
+    assert!(
+        all.contains("- --all-namespaces")
+            && all.contains("kind: ClusterRole\n")
+            && all.contains("kind: ClusterRoleBinding")
+            && all.contains("- --no-leader-election"),
+        "{all}"
+    );
 }
 
 #[test]
 fn the_chart_carries_the_current_crds() {
     let chart = std::fs::read_to_string(root().join("charts/accord/crds/accord.dev.yaml")).unwrap();
-    assert!(chart == accord::api::crds_yaml(), "charts/accord/crds/accord.dev.yaml is stale: copy crds/accord.dev.yaml there");
+    assert!(
+        chart == accord::api::crds_yaml(),
+        "charts/accord/crds/accord.dev.yaml is stale: copy crds/accord.dev.yaml there"
+    );
 }

@@ -5,7 +5,9 @@ mod support;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use kube::{Client, Config, Discovery};
 use serde_json::json;
 use support::kube::Emulator;
@@ -14,7 +16,10 @@ use accord::api::{OrgUnit, OrgUnitSpec, Tenant, TenantSpec};
 
 fn rt() -> tokio::runtime::Runtime {
     accord::targets::http::crypto_provider();
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 async fn client(e: &Emulator) -> Client {
@@ -23,11 +28,30 @@ async fn client(e: &Emulator) -> Client {
 }
 
 fn tenant(name: &str) -> Tenant {
-    Tenant::new(name, TenantSpec { display_name: "T".into(), country: None, identifiers: vec![], integrations: Default::default(), features: vec![], roles: vec![], policy: Default::default() })
+    Tenant::new(
+        name,
+        TenantSpec {
+            display_name: "T".into(),
+            country: None,
+            identifiers: vec![],
+            integrations: Default::default(),
+            features: vec![],
+            roles: vec![],
+            policy: Default::default(),
+        },
+    )
 }
 
 fn unit(name: &str, display: &str) -> OrgUnit {
-    OrgUnit::new(name, OrgUnitSpec { tenant: "t".into(), display_name: display.into(), parent: None, codes: vec![] })
+    OrgUnit::new(
+        name,
+        OrgUnitSpec {
+            tenant: "t".into(),
+            display_name: display.into(),
+            parent: None,
+            codes: vec![],
+        },
+    )
 }
 
 #[test]
@@ -35,8 +59,22 @@ fn discovery_finds_every_kind_accord_uses() {
     let e = Emulator::start();
     rt().block_on(async {
         let d = Discovery::new(client(&e).await).run().await.unwrap();
-        let kinds: Vec<String> = d.groups().flat_map(|g| g.recommended_resources().into_iter().map(|(r, _)| format!("{}/{}", r.group, r.kind))).collect();
-        for k in ["accord.dev/Tenant", "accord.dev/OrgUnit", "accord.dev/UserGrant", "accord.dev/Integration", "/Secret", "coordination.k8s.io/Lease"] {
+        let kinds: Vec<String> = d
+            .groups()
+            .flat_map(|g| {
+                g.recommended_resources()
+                    .into_iter()
+                    .map(|(r, _)| format!("{}/{}", r.group, r.kind))
+            })
+            .collect();
+        for k in [
+            "accord.dev/Tenant",
+            "accord.dev/OrgUnit",
+            "accord.dev/UserGrant",
+            "accord.dev/Integration",
+            "/Secret",
+            "coordination.k8s.io/Lease",
+        ] {
             assert!(kinds.contains(&k.to_string()), "{k} in {kinds:?}");
         }
     });
@@ -48,10 +86,18 @@ fn create_get_list_with_limit_and_continue() {
     rt().block_on(async {
         let api: Api<OrgUnit> = Api::namespaced(client(&e).await, "ns");
         for i in 0..7 {
-            api.create(&PostParams::default(), &unit(&format!("u{i}"), "U")).await.unwrap();
+            api.create(&PostParams::default(), &unit(&format!("u{i}"), "U"))
+                .await
+                .unwrap();
         }
-        let dup = api.create(&PostParams::default(), &unit("u0", "U")).await.unwrap_err();
-        assert!(matches!(dup, kube::Error::Api(ref s) if s.code == 409), "{dup:?}");
+        let dup = api
+            .create(&PostParams::default(), &unit("u0", "U"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(dup, kube::Error::Api(ref s) if s.code == 409),
+            "{dup:?}"
+        );
         let got = api.get("u3").await.unwrap();
         assert_eq!(got.metadata.generation, Some(1));
         assert!(got.metadata.uid.is_some() && got.metadata.creation_timestamp.is_some());
@@ -128,8 +174,16 @@ fn finalizers_hold_deletion_until_removed() {
         api.delete("u", &DeleteParams::default()).await.unwrap();
         let held = api.get("u").await.unwrap();
         assert!(held.metadata.deletion_timestamp.is_some());
-        api.patch("u", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
-        assert!(matches!(api.get("u").await.unwrap_err(), kube::Error::Api(ref s) if s.code == 404));
+        api.patch(
+            "u",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(api.get("u").await.unwrap_err(), kube::Error::Api(ref s) if s.code == 404)
+        );
     });
 }
 
@@ -138,10 +192,28 @@ fn watch_events_bookmarks_and_410_after_compaction() {
     let e = Emulator::start();
     rt().block_on(async {
         let api: Api<OrgUnit> = Api::namespaced(client(&e).await, "ns");
-        let start = api.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
-        let mut stream = api.watch(&WatchParams::default().timeout(10), &start).await.unwrap().boxed();
-        api.create(&PostParams::default(), &unit("u", "One")).await.unwrap();
-        api.patch("u", &PatchParams::default(), &Patch::Merge(json!({"spec": {"displayName": "Two"}}))).await.unwrap();
+        let start = api
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .metadata
+            .resource_version
+            .unwrap();
+        let mut stream = api
+            .watch(&WatchParams::default().timeout(10), &start)
+            .await
+            .unwrap()
+            .boxed();
+        api.create(&PostParams::default(), &unit("u", "One"))
+            .await
+            .unwrap();
+        api.patch(
+            "u",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"displayName": "Two"}})),
+        )
+        .await
+        .unwrap();
         api.delete("u", &DeleteParams::default()).await.unwrap();
         let mut seen = Vec::new();
         while seen.len() < 4 {
@@ -157,9 +229,19 @@ fn watch_events_bookmarks_and_410_after_compaction() {
                 WatchEvent::Error(err) => panic!("{err:?}"),
             }
         }
-        assert!(seen.contains(&"ADDED") && seen.contains(&"MODIFIED") && seen.contains(&"DELETED") && seen.contains(&"BOOKMARK"), "{seen:?}");
+        assert!(
+            seen.contains(&"ADDED")
+                && seen.contains(&"MODIFIED")
+                && seen.contains(&"DELETED")
+                && seen.contains(&"BOOKMARK"),
+            "{seen:?}"
+        );
         e.compact();
-        let mut old = api.watch(&WatchParams::default(), &start).await.unwrap().boxed();
+        let mut old = api
+            .watch(&WatchParams::default(), &start)
+            .await
+            .unwrap()
+            .boxed();
         match old.try_next().await.unwrap().unwrap() {
             WatchEvent::Error(err) => assert_eq!(err.code, 410),
             other => panic!("expected 410 Gone, got {other:?}"),

@@ -2,6 +2,8 @@
 
 mod support;
 
+use support::copy_dir;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -11,29 +13,39 @@ use support::{Scratch, accord};
 
 const TODAY: &str = "2026-11-22";
 const SUFFIXES: [&str; 3] = ["dc=acme,dc=fi", "dc=aarhus,dc=dk", "dc=vardgivaren,dc=se"];
-const LDAP_TARGETS: [&str; 6] = ["--target", "acme-ldap", "--target", "aarhus-ldap", "--target", "vardgivaren-ldap"];
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dest = to.join(p.file_name().unwrap());
-        if p.is_dir() { copy_dir(&p, &dest) } else { std::fs::copy(&p, &dest).unwrap(); }
-    }
-}
+const LDAP_TARGETS: [&str; 6] = [
+    "--target",
+    "acme-ldap",
+    "--target",
+    "aarhus-ldap",
+    "--target",
+    "vardgivaren-ldap",
+];
 
 /// A copy of examples/ whose directory Integrations point at `slapd` as its admin.
 fn examples_against(slapd: &Slapd, dir: &Path) -> PathBuf {
     let root = dir.join("examples");
     copy_dir(&support::examples(), &root);
-    for (customer, endpoint) in [("fi-acme", "ldaps://ldap.acme.internal:636"), ("dk-aarhus", "ldap://ldap.aarhus.internal:389"), ("se-vardgivaren", "ldaps://katalog.vardgivaren.se:636")] {
+    for (customer, endpoint) in [
+        ("fi-acme", "ldaps://ldap.acme.internal:636"),
+        ("dk-aarhus", "ldap://ldap.aarhus.internal:389"),
+        ("se-vardgivaren", "ldaps://katalog.vardgivaren.se:636"),
+    ] {
         let f = root.join(customer).join("integrations.yaml");
         let text = std::fs::read_to_string(&f).unwrap();
         assert!(text.contains(endpoint));
-        let text: String = text.replace(endpoint, &slapd.url()).lines().filter(|l| !l.starts_with("  tls:")).map(|l| format!("{l}\n")).collect();
+        let text: String = text
+            .replace(endpoint, &slapd.url())
+            .lines()
+            .filter(|l| !l.starts_with("  tls:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         std::fs::write(&f, text).unwrap();
         let c = root.join(customer).join("secrets/credentials.yaml");
-        let text = std::fs::read_to_string(&c).unwrap().replace("cn=accord,ou=services,", "cn=admin,").replace("change-me", ADMIN_PW);
+        let text = std::fs::read_to_string(&c)
+            .unwrap()
+            .replace("cn=accord,ou=services,", "cn=admin,")
+            .replace("change-me", ADMIN_PW);
         std::fs::write(&c, text).unwrap();
     }
     root
@@ -54,7 +66,16 @@ fn plan(args: &[&str]) -> support::Run {
 }
 
 fn writes(out: &str) -> Vec<usize> {
-    out.lines().filter_map(|l| l.split(" operations done, ").nth(1)?.split(' ').next()?.parse().ok()).collect()
+    out.lines()
+        .filter_map(|l| {
+            l.split(" operations done, ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
 }
 
 #[test]
@@ -68,40 +89,111 @@ fn examples_converge_and_a_second_apply_writes_nothing() {
 
     let first = apply(&args);
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
-    assert!(writes(&first.stdout).iter().all(|w| *w > 0), "{}", first.stdout);
+    assert!(
+        writes(&first.stdout).iter().all(|w| *w > 0),
+        "{}",
+        first.stdout
+    );
 
     // Every person, unit and group the plan wanted is there, with the right attributes.
     let offline = plan(&["--offline", "-o", "json", ex]);
     let json: serde_json::Value = serde_json::from_str(&offline.stdout).unwrap();
-    for t in json["targets"].as_array().unwrap().iter().filter(|t| t["kind"] == "ldap") {
-        let suffix = match t["tenant"].as_str().unwrap() { "acme" => SUFFIXES[0], "aarhus-kommune" => SUFFIXES[1], _ => SUFFIXES[2] };
-        for (kind, class) in [("person", "inetOrgPerson"), ("unit", "organizationalUnit"), ("group", "groupOfNames")] {
-            let want = t["ops"].as_array().unwrap().iter().filter(|o| o["object"]["kind"] == kind).count();
+    for t in json["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "ldap")
+    {
+        let suffix = match t["tenant"].as_str().unwrap() {
+            "acme" => SUFFIXES[0],
+            "aarhus-kommune" => SUFFIXES[1],
+            _ => SUFFIXES[2],
+        };
+        for (kind, class) in [
+            ("person", "inetOrgPerson"),
+            ("unit", "organizationalUnit"),
+            ("group", "groupOfNames"),
+        ] {
+            let want = t["ops"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|o| o["object"]["kind"] == kind)
+                .count();
             let filter = format!("(&(objectClass={class})(seeAlso=*))");
             assert_eq!(slapd.dns(suffix, &filter).len(), want, "{suffix}: {kind}s");
         }
     }
     let anna = slapd.search("dc=acme,dc=fi", "(uid=anna-virtanen)", &["*", "memberOf"]);
     assert!(anna.contains("dn: uid=anna-virtanen,ou=acme-helsinki-kallio,ou=acme-helsinki,ou=acme,ou=people,dc=acme,dc=fi"), "{anna}");
-    for line in ["mail: anna.virtanen@acme.fi", "cn: Anna Virtanen", "sn: Virtanen", "telephoneNumber: +358401603028", "employeeNumber: E1003", "ou: Kallio",
-        "memberOf: cn=role-unit-admin,ou=groups,dc=acme,dc=fi", "memberOf: cn=feature-reports,ou=groups,dc=acme,dc=fi", "memberOf: cn=group-hoitotiimi-a,ou=groups,dc=acme,dc=fi"] {
+    for line in [
+        "mail: anna.virtanen@acme.fi",
+        "cn: Anna Virtanen",
+        "sn: Virtanen",
+        "telephoneNumber: +358401603028",
+        "employeeNumber: E1003",
+        "ou: Kallio",
+        "memberOf: cn=role-unit-admin,ou=groups,dc=acme,dc=fi",
+        "memberOf: cn=feature-reports,ou=groups,dc=acme,dc=fi",
+        "memberOf: cn=group-hoitotiimi-a,ou=groups,dc=acme,dc=fi",
+    ] {
         assert!(anna.contains(line), "{line} in\n{anna}");
     }
-    let admins = slapd.search("cn=role-tenant-admin,ou=groups,dc=acme,dc=fi", "(objectClass=*)", &["member"]);
-    assert!(admins.contains("member: uid=liisa-korhonen,ou=acme-helsinki,ou=acme,ou=people,dc=acme,dc=fi") && admins.contains("uid=matti-nieminen"), "{admins}");
+    let admins = slapd.search(
+        "cn=role-tenant-admin,ou=groups,dc=acme,dc=fi",
+        "(objectClass=*)",
+        &["member"],
+    );
+    assert!(
+        admins.contains(
+            "member: uid=liisa-korhonen,ou=acme-helsinki,ou=acme,ou=people,dc=acme,dc=fi"
+        ) && admins.contains("uid=matti-nieminen"),
+        "{admins}"
+    );
     // Expired (Aarhus: MoveToBranch) sits in the disabled branch, out of every group.
-    assert_eq!(slapd.dns("dc=aarhus,dc=dk", "(uid=kirsten-larsen)"), vec!["uid=kirsten-larsen,ou=disabled,dc=aarhus,dc=dk"]);
-    assert!(slapd.dns("dc=aarhus,dc=dk", "(member=uid=kirsten-larsen,ou=disabled,dc=aarhus,dc=dk)").is_empty());
+    assert_eq!(
+        slapd.dns("dc=aarhus,dc=dk", "(uid=kirsten-larsen)"),
+        vec!["uid=kirsten-larsen,ou=disabled,dc=aarhus,dc=dk"]
+    );
+    assert!(
+        slapd
+            .dns(
+                "dc=aarhus,dc=dk",
+                "(member=uid=kirsten-larsen,ou=disabled,dc=aarhus,dc=dk)"
+            )
+            .is_empty()
+    );
     // Swedish HSA attributes from the Integration's mapping.
-    let karin = slapd.search("dc=vardgivaren,dc=se", "(uid=karin-lindqvist)", &["hsaIdentity", "hsaTitleCode", "objectClass"]);
-    assert!(karin.contains("hsaIdentity: SE5560360793-") && karin.contains("hsaTitleCode: 121110") && karin.contains("objectClass: hsaPerson"), "{karin}");
+    let karin = slapd.search(
+        "dc=vardgivaren,dc=se",
+        "(uid=karin-lindqvist)",
+        &["hsaIdentity", "hsaTitleCode", "objectClass"],
+    );
+    assert!(
+        karin.contains("hsaIdentity: SE5560360793-")
+            && karin.contains("hsaTitleCode: 121110")
+            && karin.contains("objectClass: hsaPerson"),
+        "{karin}"
+    );
     // Empty groups are valid groupOfNames.
-    let empty = slapd.search("cn=feature-workAbility,ou=groups,dc=acme,dc=fi", "(objectClass=*)", &["member"]);
+    let empty = slapd.search(
+        "cn=feature-workAbility,ou=groups,dc=acme,dc=fi",
+        "(objectClass=*)",
+        &["member"],
+    );
     assert!(empty.contains("dn: cn=feature-workAbility"), "{empty}");
     // No national identity number anywhere in the directory.
     let all = slapd.search("dc=acme,dc=fi", "(objectClass=*)", &["*"]);
-    let ids = std::fs::read_to_string(support::examples().join("fi-acme/secrets/national-ids.yaml")).unwrap();
-    let numbers: Vec<&str> = ids.split("stringData:").nth(1).unwrap().lines().filter(|l| l.contains(':')).collect();
+    let ids =
+        std::fs::read_to_string(support::examples().join("fi-acme/secrets/national-ids.yaml"))
+            .unwrap();
+    let numbers: Vec<&str> = ids
+        .split("stringData:")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(':'))
+        .collect();
     assert_eq!(numbers.len(), 18);
     for line in numbers {
         let number = line.split(':').nth(1).unwrap().trim().trim_matches('"');
@@ -129,42 +221,90 @@ fn drift_is_reported_repaired_in_enforce_and_left_in_observe() {
 
     let anna = "uid=anna-virtanen,ou=acme-helsinki-kallio,ou=acme-helsinki,ou=acme,ou=people,dc=acme,dc=fi";
     slapd.modify("dc=acme,dc=fi", &format!("dn: {anna}\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: +358409999999\n"));
-    slapd.delete("dc=acme,dc=fi", "uid=juha-koskinen,ou=acme-helsinki,ou=acme,ou=people,dc=acme,dc=fi");
+    slapd.delete(
+        "dc=acme,dc=fi",
+        "uid=juha-koskinen,ou=acme-helsinki,ou=acme,ou=people,dc=acme,dc=fi",
+    );
     slapd.add("dc=acme,dc=fi", "dn: uid=foreign,ou=people,dc=acme,dc=fi\nobjectClass: inetOrgPerson\nuid: foreign\ncn: Not Ours\nsn: Ours\n");
 
     let p = plan(&only);
     assert_eq!(p.code, 2, "{}", p.stdout);
-    assert!(p.stdout.contains("~ person anna-virtanen\n      telephoneNumber: +358409999999 → +358401603028"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains(
+            "~ person anna-virtanen\n      telephoneNumber: +358409999999 → +358401603028"
+        ),
+        "{}",
+        p.stdout
+    );
     assert!(p.stdout.contains("+ person juha-koskinen"), "{}", p.stdout);
     // refint took the deleted person out of their groups: that is drift too.
-    assert!(p.stdout.contains("~ group role-occupational-physician\n      member: +juha-koskinen\n"), "{}", p.stdout);
-    assert!(!p.stdout.contains("foreign"), "a foreign entry is not accord's business");
+    assert!(
+        p.stdout
+            .contains("~ group role-occupational-physician\n      member: +juha-koskinen\n"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        !p.stdout.contains("foreign"),
+        "a foreign entry is not accord's business"
+    );
 
     // Observe: reported, not changed.
     let integ = ex.join("fi-acme/integrations.yaml");
     let text = std::fs::read_to_string(&integ).unwrap();
-    std::fs::write(&integ, text.replace("sync: {interval: 5m, maxConcurrency: 8, requestsPerSecond: 50}", "sync: {interval: 5m, management: Observe}")).unwrap();
+    std::fs::write(
+        &integ,
+        text.replace(
+            "sync: {interval: 5m, maxConcurrency: 8, requestsPerSecond: 50}",
+            "sync: {interval: 5m, management: Observe}",
+        ),
+    )
+    .unwrap();
     let observed = apply(&only);
     assert_eq!(observed.code, 0, "{}", observed.stdout);
-    assert!(observed.stdout.contains("Observe mode, nothing changed (9 differences reported)"), "{}", observed.stdout);
-    assert!(slapd.search(anna, "(objectClass=*)", &["telephoneNumber"]).contains("+358409999999"));
+    assert!(
+        observed
+            .stdout
+            .contains("Observe mode, nothing changed (9 differences reported)"),
+        "{}",
+        observed.stdout
+    );
+    assert!(
+        slapd
+            .search(anna, "(objectClass=*)", &["telephoneNumber"])
+            .contains("+358409999999")
+    );
 
     // Enforce: repaired; the foreign entry stays.
     std::fs::write(&integ, text).unwrap();
     let fixed = apply(&only);
     assert_eq!(fixed.code, 0, "{}", fixed.stdout);
-    assert!(slapd.search(anna, "(objectClass=*)", &["telephoneNumber"]).contains("telephoneNumber: +358401603028"));
+    assert!(
+        slapd
+            .search(anna, "(objectClass=*)", &["telephoneNumber"])
+            .contains("telephoneNumber: +358401603028")
+    );
     assert_eq!(slapd.dns("dc=acme,dc=fi", "(uid=juha-koskinen)").len(), 1);
     assert_eq!(slapd.dns("dc=acme,dc=fi", "(uid=foreign)").len(), 1);
     assert_eq!(plan(&only).code, 0);
 }
 
 /// A one-tenant estate against `url`, with `grants` generated people and extra YAML.
-fn tenant(dir: &Path, url: &str, ldap_extra: &str, sync: &str, grants: usize, extra: &str) -> PathBuf {
+fn tenant(
+    dir: &Path,
+    url: &str,
+    ldap_extra: &str,
+    sync: &str,
+    grants: usize,
+    extra: &str,
+) -> PathBuf {
     let root = dir.join("manifests");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(root.join("grants")).unwrap();
-    std::fs::write(root.join("base.yaml"), format!(r#"apiVersion: accord.dev/v1alpha1
+    std::fs::write(
+        root.join("base.yaml"),
+        format!(
+            r#"apiVersion: accord.dev/v1alpha1
 kind: Tenant
 metadata: {{name: t, namespace: ns}}
 spec:
@@ -205,7 +345,10 @@ apiVersion: accord.dev/v1alpha1
 kind: OrgUnit
 metadata: {{name: south, namespace: ns}}
 spec: {{tenant: t, displayName: South, parent: root}}
-{extra}"#)).unwrap();
+{extra}"#
+        ),
+    )
+    .unwrap();
     for i in 0..grants {
         let unit = if i % 2 == 0 { "north" } else { "south" };
         std::fs::write(root.join(format!("grants/p{i:04}.yaml")), format!(
@@ -229,19 +372,51 @@ spec:
   unit: north
   groups: ["*)(uid=*", "night;shift=a", "#team"]
 "##;
-    let m = tenant(&scratch.0, &slapd.url(), "", "requestsPerSecond: 1000", 1, extra);
+    let m = tenant(
+        &scratch.0,
+        &slapd.url(),
+        "",
+        "requestsPerSecond: 1000",
+        1,
+        extra,
+    );
     let run = apply(&[m.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stdout);
-    let found = slapd.search("dc=acme,dc=fi", "(sn=O'Brien, Jr.)", &["cn", "givenName", "title", "memberOf"]);
-    assert!(found.contains("cn: Anna+Liisa O'Brien, Jr.") && found.contains("givenName: Anna+Liisa") && found.contains("title: #1 nurse"), "{found}");
+    let found = slapd.search(
+        "dc=acme,dc=fi",
+        "(sn=O'Brien, Jr.)",
+        &["cn", "givenName", "title", "memberOf"],
+    );
+    assert!(
+        found.contains("cn: Anna+Liisa O'Brien, Jr.")
+            && found.contains("givenName: Anna+Liisa")
+            && found.contains("title: #1 nurse"),
+        "{found}"
+    );
     assert_eq!(found.matches("memberOf: cn=group-").count(), 3, "{found}");
-    assert!(found.contains("memberOf: cn=group-*)(uid\\3D*,ou=groups,dc=acme,dc=fi"), "{found}");
+    assert!(
+        found.contains("memberOf: cn=group-*)(uid\\3D*,ou=groups,dc=acme,dc=fi"),
+        "{found}"
+    );
     // The group named like an injection is one group, found only by its exact escaped name.
-    assert_eq!(slapd.dns("dc=acme,dc=fi", "(cn=group-\\2a\\29\\28uid=\\2a)").len(), 1);
-    assert_eq!(slapd.dns("dc=acme,dc=fi", "(cn=group-night;shift=a)").len(), 1);
+    assert_eq!(
+        slapd
+            .dns("dc=acme,dc=fi", "(cn=group-\\2a\\29\\28uid=\\2a)")
+            .len(),
+        1
+    );
+    assert_eq!(
+        slapd.dns("dc=acme,dc=fi", "(cn=group-night;shift=a)").len(),
+        1
+    );
     assert_eq!(slapd.dns("dc=acme,dc=fi", "(cn=group-#team)").len(), 1);
     let again = apply(&[m.to_str().unwrap()]);
-    assert_eq!(writes(&again.stdout), vec![0], "escaped DNs read back as the same objects: {}", again.stdout);
+    assert_eq!(
+        writes(&again.stdout),
+        vec![0],
+        "escaped DNs read back as the same objects: {}",
+        again.stdout
+    );
 }
 
 #[test]
@@ -249,7 +424,14 @@ fn slapd_stopped_mid_apply_then_a_rerun_converges() {
     let scratch = Scratch::new("ldap-crash");
     let mut slapd = Slapd::start(&scratch.0, &SUFFIXES[..1]);
     // Paced to 150 writes a second so that 400 people take seconds, not milliseconds.
-    let m = tenant(&scratch.0, &slapd.url(), "", "requestsPerSecond: 150, maxConcurrency: 4", 400, "");
+    let m = tenant(
+        &scratch.0,
+        &slapd.url(),
+        "",
+        "requestsPerSecond: 150, maxConcurrency: 4",
+        400,
+        "",
+    );
     let ms = m.to_str().unwrap().to_string();
     let child = Command::new(env!("CARGO_BIN_EXE_accord"))
         .args(["apply", "--today", TODAY, &ms])
@@ -258,7 +440,11 @@ fn slapd_stopped_mid_apply_then_a_rerun_converges() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while slapd.dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)").len() < 40 {
+    while slapd
+        .dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)")
+        .len()
+        < 40
+    {
         assert!(Instant::now() < deadline, "the apply never started writing");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -266,16 +452,32 @@ fn slapd_stopped_mid_apply_then_a_rerun_converges() {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("stopped: lost the connection to ldap://127.0.0.1:"), "{stdout}");
-    assert!(stdout.contains("operations left for the next run"), "{stdout}");
+    assert!(
+        stdout.contains("stopped: lost the connection to ldap://127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("operations left for the next run"),
+        "{stdout}"
+    );
 
     slapd.restart();
     let rerun = apply(&[&ms]);
     assert_eq!(rerun.code, 0, "{}", rerun.stdout);
     let people = slapd.dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)");
     assert_eq!(people.len(), 400, "nothing lost, nothing duplicated");
-    let members = slapd.search("cn=role-employee,ou=groups,dc=acme,dc=fi", "(objectClass=*)", &["member"]);
-    assert_eq!(members.lines().filter(|l| l.starts_with("member: ")).count(), 400);
+    let members = slapd.search(
+        "cn=role-employee,ou=groups,dc=acme,dc=fi",
+        "(objectClass=*)",
+        &["member"],
+    );
+    assert_eq!(
+        members
+            .lines()
+            .filter(|l| l.starts_with("member: "))
+            .count(),
+        400
+    );
     assert_eq!(writes(&apply(&[&ms]).stdout), vec![0]);
 }
 
@@ -283,7 +485,14 @@ fn slapd_stopped_mid_apply_then_a_rerun_converges() {
 fn deletions_past_the_threshold_are_held_until_confirmed() {
     let scratch = Scratch::new("ldap-held");
     let slapd = Slapd::start(&scratch.0, &SUFFIXES[..1]);
-    let m = tenant(&scratch.0, &slapd.url(), "", "requestsPerSecond: 1000", 20, "");
+    let m = tenant(
+        &scratch.0,
+        &slapd.url(),
+        "",
+        "requestsPerSecond: 1000",
+        20,
+        "",
+    );
     let ms = m.to_str().unwrap();
     assert_eq!(apply(&[ms]).code, 0);
     for i in 0..5 {
@@ -291,12 +500,27 @@ fn deletions_past_the_threshold_are_held_until_confirmed() {
     }
     let held = apply(&[ms]);
     assert_eq!(held.code, 0, "{}", held.stdout);
-    assert!(held.stdout.contains("HELD: 5 of 20 people would be deleted"), "{}", held.stdout);
+    assert!(
+        held.stdout
+            .contains("HELD: 5 of 20 people would be deleted"),
+        "{}",
+        held.stdout
+    );
     assert!(held.stdout.contains("5 deletions HELD"), "{}", held.stdout);
-    assert_eq!(slapd.dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)").len(), 20);
+    assert_eq!(
+        slapd
+            .dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)")
+            .len(),
+        20
+    );
     let released = apply(&["--confirm-deletions", "5", ms]);
     assert_eq!(released.code, 0, "{}", released.stdout);
-    assert_eq!(slapd.dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)").len(), 15);
+    assert_eq!(
+        slapd
+            .dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)")
+            .len(),
+        15
+    );
 }
 
 #[test]
@@ -305,29 +529,53 @@ fn tls_verifies_the_server_against_the_ca_from_a_secret() {
     let slapd = Slapd::start_with(&scratch.0, &SUFFIXES[..1], true);
     let ca_secret = format!(
         "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: ca, namespace: ns}}\nstringData:\n  ca.crt: |\n{}",
-        slapd.ca_pem().lines().map(|l| format!("    {l}\n")).collect::<String>()
+        slapd
+            .ca_pem()
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
     );
     let with_tls = |dir: &Path, url: &str, tls: &str| {
         let m = tenant(dir, url, "", "requestsPerSecond: 1000", 3, &ca_secret);
         let base = m.join("base.yaml");
-        let text = std::fs::read_to_string(&base).unwrap().replace("  credentialsRef: {secretName: bind}", &format!("  credentialsRef: {{secretName: bind}}\n  tls: {tls}"));
+        let text = std::fs::read_to_string(&base).unwrap().replace(
+            "  credentialsRef: {secretName: bind}",
+            &format!("  credentialsRef: {{secretName: bind}}\n  tls: {tls}"),
+        );
         std::fs::write(&base, text).unwrap();
         m
     };
     // LDAPS with the CA: works.
-    let m = with_tls(&scratch.0, &slapd.ldaps_url(), "{caSecretRef: {secretName: ca, key: ca.crt}}");
+    let m = with_tls(
+        &scratch.0,
+        &slapd.ldaps_url(),
+        "{caSecretRef: {secretName: ca, key: ca.crt}}",
+    );
     let run = apply(&[m.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     // LDAPS without it: the server's certificate is not trusted, and the plan says why.
     let m = with_tls(&scratch.0, &slapd.ldaps_url(), "{}");
     let p = plan(&[m.to_str().unwrap()]);
-    assert!(p.stdout.contains("against an EMPTY baseline: cannot connect to ldaps://127.0.0.1"), "{}", p.stdout);
-    assert!(p.stdout.to_lowercase().contains("certificate"), "{}", p.stdout);
+    assert!(
+        p.stdout
+            .contains("against an EMPTY baseline: cannot connect to ldaps://127.0.0.1"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout.to_lowercase().contains("certificate"),
+        "{}",
+        p.stdout
+    );
     // insecureSkipVerify turns verification off.
     let m = with_tls(&scratch.0, &slapd.ldaps_url(), "{insecureSkipVerify: true}");
     assert_eq!(plan(&[m.to_str().unwrap()]).code, 0);
     // StartTLS on the plain port, verified.
-    let m = with_tls(&scratch.0, &slapd.url(), "{startTls: true, caSecretRef: {secretName: ca, key: ca.crt}}");
+    let m = with_tls(
+        &scratch.0,
+        &slapd.url(),
+        "{startTls: true, caSecretRef: {secretName: ca, key: ca.crt}}",
+    );
     let p = plan(&[m.to_str().unwrap()]);
     assert_eq!(p.code, 0, "{}", p.stdout);
     assert!(p.stdout.contains("against the live target"));
@@ -338,17 +586,46 @@ fn existing_entries_are_adopted_only_when_the_integration_says_so() {
     let scratch = Scratch::new("ldap-adopt");
     let slapd = Slapd::start(&scratch.0, &SUFFIXES[..1]);
     slapd.add("dc=acme,dc=fi", "dn: ou=people,dc=acme,dc=fi\nobjectClass: organizationalUnit\nou: people\n\ndn: ou=root,ou=people,dc=acme,dc=fi\nobjectClass: organizationalUnit\nou: root\ndescription: made by hand\n");
-    let m = tenant(&scratch.0, &slapd.url(), "", "requestsPerSecond: 1000", 2, "");
+    let m = tenant(
+        &scratch.0,
+        &slapd.url(),
+        "",
+        "requestsPerSecond: 1000",
+        2,
+        "",
+    );
     let refused = apply(&[m.to_str().unwrap()]);
     assert_eq!(refused.code, 1, "{}", refused.stdout);
     assert!(refused.stdout.contains("ou=root,ou=people,dc=acme,dc=fi already exists and accord does not own it; set ldap.adopt: true"), "{}", refused.stdout);
-    assert!(slapd.search("ou=root,ou=people,dc=acme,dc=fi", "(objectClass=*)", &["description"]).contains("made by hand"));
+    assert!(
+        slapd
+            .search(
+                "ou=root,ou=people,dc=acme,dc=fi",
+                "(objectClass=*)",
+                &["description"]
+            )
+            .contains("made by hand")
+    );
 
-    let m = tenant(&scratch.0, &slapd.url(), ", adopt: true", "requestsPerSecond: 1000", 2, "");
+    let m = tenant(
+        &scratch.0,
+        &slapd.url(),
+        ", adopt: true",
+        "requestsPerSecond: 1000",
+        2,
+        "",
+    );
     let adopted = apply(&[m.to_str().unwrap()]);
     assert_eq!(adopted.code, 0, "{}", adopted.stdout);
-    let root = slapd.search("ou=root,ou=people,dc=acme,dc=fi", "(objectClass=*)", &["description", "seeAlso"]);
-    assert!(root.contains("description: Root") && root.contains("seeAlso: cn=accord,ou=t,ou=ns"), "{root}");
+    let root = slapd.search(
+        "ou=root,ou=people,dc=acme,dc=fi",
+        "(objectClass=*)",
+        &["description", "seeAlso"],
+    );
+    assert!(
+        root.contains("description: Root") && root.contains("seeAlso: cn=accord,ou=t,ou=ns"),
+        "{root}"
+    );
     assert_eq!(writes(&apply(&[m.to_str().unwrap()]).stdout), vec![0]);
 }
 
@@ -356,22 +633,64 @@ fn existing_entries_are_adopted_only_when_the_integration_says_so() {
 fn a_new_unit_moves_the_entry_and_suspension_empties_its_groups() {
     let scratch = Scratch::new("ldap-move");
     let slapd = Slapd::start(&scratch.0, &SUFFIXES[..1]);
-    let m = tenant(&scratch.0, &slapd.url(), "", "requestsPerSecond: 1000", 2, "");
+    let m = tenant(
+        &scratch.0,
+        &slapd.url(),
+        "",
+        "requestsPerSecond: 1000",
+        2,
+        "",
+    );
     let ms = m.to_str().unwrap();
     assert_eq!(apply(&[ms]).code, 0);
     let g = m.join("grants/p0000.yaml");
     let text = std::fs::read_to_string(&g).unwrap();
     std::fs::write(&g, text.replace("unit: north", "unit: south")).unwrap();
     let p = plan(&[ms]);
-    assert!(p.stdout.contains("~ person p0000\n      moved: north → south"), "{}", p.stdout);
+    assert!(
+        p.stdout
+            .contains("~ person p0000\n      moved: north → south"),
+        "{}",
+        p.stdout
+    );
     let moved = apply(&[ms]);
-    assert_eq!(writes(&moved.stdout), vec![2], "one modrdn and one modify (ou): {}", moved.stdout);
-    assert_eq!(slapd.dns("dc=acme,dc=fi", "(uid=p0000)"), vec!["uid=p0000,ou=south,ou=root,ou=people,dc=acme,dc=fi"]);
-    let members = slapd.search("cn=role-employee,ou=groups,dc=acme,dc=fi", "(objectClass=*)", &["member"]);
-    assert!(members.contains("member: uid=p0000,ou=south,ou=root,ou=people,dc=acme,dc=fi"), "refint follows the move: {members}");
+    assert_eq!(
+        writes(&moved.stdout),
+        vec![2],
+        "one modrdn and one modify (ou): {}",
+        moved.stdout
+    );
+    assert_eq!(
+        slapd.dns("dc=acme,dc=fi", "(uid=p0000)"),
+        vec!["uid=p0000,ou=south,ou=root,ou=people,dc=acme,dc=fi"]
+    );
+    let members = slapd.search(
+        "cn=role-employee,ou=groups,dc=acme,dc=fi",
+        "(objectClass=*)",
+        &["member"],
+    );
+    assert!(
+        members.contains("member: uid=p0000,ou=south,ou=root,ou=people,dc=acme,dc=fi"),
+        "refint follows the move: {members}"
+    );
 
-    std::fs::write(&g, std::fs::read_to_string(&g).unwrap() + "  suspended: true\n").unwrap();
+    std::fs::write(
+        &g,
+        std::fs::read_to_string(&g).unwrap() + "  suspended: true\n",
+    )
+    .unwrap();
     assert_eq!(apply(&[ms]).code, 0);
-    assert_eq!(slapd.dns("dc=acme,dc=fi", "(uid=p0000)").len(), 1, "RemoveFromGroups keeps the entry");
-    assert!(slapd.dns("dc=acme,dc=fi", "(member=uid=p0000,ou=south,ou=root,ou=people,dc=acme,dc=fi)").is_empty());
+    assert_eq!(
+        slapd.dns("dc=acme,dc=fi", "(uid=p0000)").len(),
+        1,
+        "RemoveFromGroups keeps the entry"
+    );
+    assert!(
+        slapd
+            .dns(
+                "dc=acme,dc=fi",
+                "(member=uid=p0000,ou=south,ou=root,ou=people,dc=acme,dc=fi)"
+            )
+            .is_empty()
+    );
 }

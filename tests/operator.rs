@@ -3,21 +3,27 @@
 
 mod support;
 
+use support::copy_dir;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::Scratch;
 use support::kube::Emulator;
 use support::slapd::{ADMIN_PW, Slapd};
-use support::Scratch;
 
 const NS: &str = "customer-acme";
-const ANNA: &str = "uid=anna-virtanen,ou=acme-helsinki-kallio,ou=acme-helsinki,ou=acme,ou=people,dc=acme,dc=fi";
+const ANNA: &str =
+    "uid=anna-virtanen,ou=acme-helsinki-kallio,ou=acme-helsinki,ou=acme,ou=people,dc=acme,dc=fi";
 
 fn rt() -> tokio::runtime::Runtime {
     accord::targets::http::crypto_provider();
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn plural(kind: &str) -> (&'static str, &'static str) {
@@ -43,7 +49,13 @@ fn http(method: &str, url: String, content_type: &str, body: Option<Value>) -> (
     })
 }
 
-fn kube(e: &Emulator, method: &str, kind: &str, name: Option<&str>, body: Option<Value>) -> (u16, Value) {
+fn kube(
+    e: &Emulator,
+    method: &str,
+    kind: &str,
+    name: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let (prefix, plural) = plural(kind);
     let url = match name {
         Some(n) => format!("{}/{prefix}/namespaces/{NS}/{plural}/{n}", e.url()),
@@ -52,34 +64,41 @@ fn kube(e: &Emulator, method: &str, kind: &str, name: Option<&str>, body: Option
     http(method, url, "application/merge-patch+json", body)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dest = to.join(p.file_name().unwrap());
-        if p.is_dir() { copy_dir(&p, &dest) } else { std::fs::copy(&p, &dest).unwrap(); }
-    }
-}
-
 /// The Finnish example, its directory pointed at `slapd` and re-read every 2 s, loaded into
 /// the emulator.
 fn load_acme(e: &Emulator, slapd: &Slapd, dir: &Path) {
     let root = dir.join("fi-acme");
     copy_dir(&support::examples().join("fi-acme"), &root);
     let t = root.join("tenant.yaml");
-    std::fs::write(&t, std::fs::read_to_string(&t).unwrap().replace("    idp: acme-idp\n    extranet: [acme-extranet]\n", "")).unwrap();
+    std::fs::write(
+        &t,
+        std::fs::read_to_string(&t)
+            .unwrap()
+            .replace("    idp: acme-idp\n    extranet: [acme-extranet]\n", ""),
+    )
+    .unwrap();
     let i = root.join("integrations.yaml");
     let text: String = std::fs::read_to_string(&i)
         .unwrap()
         .replace("ldaps://ldap.acme.internal:636", &slapd.url())
-        .replace("sync: {interval: 5m, maxConcurrency: 8, requestsPerSecond: 50}", "sync: {interval: 2s, maxConcurrency: 8, requestsPerSecond: 1000}")
+        .replace(
+            "sync: {interval: 5m, maxConcurrency: 8, requestsPerSecond: 50}",
+            "sync: {interval: 2s, maxConcurrency: 8, requestsPerSecond: 1000}",
+        )
         .lines()
         .filter(|l| !l.starts_with("  tls:"))
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(&i, text).unwrap();
     let c = root.join("secrets/credentials.yaml");
-    std::fs::write(&c, std::fs::read_to_string(&c).unwrap().replace("cn=accord,ou=services,", "cn=admin,").replace("change-me", ADMIN_PW)).unwrap();
+    std::fs::write(
+        &c,
+        std::fs::read_to_string(&c)
+            .unwrap()
+            .replace("cn=accord,ou=services,", "cn=admin,")
+            .replace("change-me", ADMIN_PW),
+    )
+    .unwrap();
     e.load_dir(&root);
 }
 
@@ -93,22 +112,45 @@ impl Operator {
     fn start(e: &Emulator, dir: &Path, identity: &str) -> Operator {
         let kubeconfig = dir.join("kubeconfig");
         e.kubeconfig(&kubeconfig, NS);
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let log = dir.join(format!("operator-{identity}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_accord"))
-            .args(["operator", "--namespace", NS, "--listen", &format!("127.0.0.1:{port}"), "--debounce", "200ms", "--identity", identity])
+            .args([
+                "operator",
+                "--namespace",
+                NS,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--debounce",
+                "200ms",
+                "--identity",
+                identity,
+            ])
             .env("KUBECONFIG", &kubeconfig)
             .env("RUST_LOG", "info")
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        Operator { child, metrics: format!("http://127.0.0.1:{port}/metrics"), log }
+        Operator {
+            child,
+            metrics: format!("http://127.0.0.1:{port}/metrics"),
+            log,
+        }
     }
 
     fn metric(&self, name: &str) -> f64 {
-        let text = rt().block_on(async { reqwest::get(&self.metrics).await.ok()?.text().await.ok() }).unwrap_or_default();
-        text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+        let text = rt()
+            .block_on(async { reqwest::get(&self.metrics).await.ok()?.text().await.ok() })
+            .unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     fn kill(&mut self) {
@@ -130,13 +172,32 @@ impl Drop for Operator {
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool, op: &Operator) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}\noperator log:\n{}", op.log().lines().rev().take(30).collect::<Vec<_>>().join("\n"));
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\noperator log:\n{}",
+            op.log()
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 fn condition(obj: &Value, kind: &str) -> Option<(String, String, String)> {
-    obj["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == kind).map(|c| (c["status"].as_str().unwrap_or("").into(), c["reason"].as_str().unwrap_or("").into(), c["message"].as_str().unwrap_or("").into()))
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or("").into(),
+                c["reason"].as_str().unwrap_or("").into(),
+                c["message"].as_str().unwrap_or("").into(),
+            )
+        })
 }
 
 fn ready(e: &Emulator, kind: &str, name: &str) -> bool {
@@ -153,81 +214,260 @@ fn the_operator_converges_follows_edits_deletes_drift_and_outages() {
     let mut op = Operator::start(&e, &scratch.0, "one");
 
     // Converged: every person in the directory, every resource Ready.
-    wait_until("17 people in LDAP", 60, || slapd.dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)").len() == 17, &op);
+    wait_until(
+        "17 people in LDAP",
+        60,
+        || {
+            slapd
+                .dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)")
+                .len()
+                == 17
+        },
+        &op,
+    );
     wait_until("Tenant Ready", 30, || ready(&e, "Tenant", "acme"), &op);
-    wait_until("Integration Ready", 30, || ready(&e, "Integration", "acme-ldap"), &op);
-    wait_until("every UserGrant Ready", 30, || e.list("accord.dev", "usergrants").iter().all(|g| condition(g, "Ready").is_some_and(|c| c.0 == "True")), &op);
+    wait_until(
+        "Integration Ready",
+        30,
+        || ready(&e, "Integration", "acme-ldap"),
+        &op,
+    );
+    wait_until(
+        "every UserGrant Ready",
+        30,
+        || {
+            e.list("accord.dev", "usergrants")
+                .iter()
+                .all(|g| condition(g, "Ready").is_some_and(|c| c.0 == "True"))
+        },
+        &op,
+    );
     let tenant = e.get("accord.dev", "tenants", NS, "acme").unwrap();
     assert_eq!(tenant["status"]["counts"]["userGrants"], 18);
     assert_eq!(tenant["status"]["observedGeneration"], 1);
-    let unit = e.get("accord.dev", "orgunits", NS, "acme-helsinki-kallio").unwrap();
+    let unit = e
+        .get("accord.dev", "orgunits", NS, "acme-helsinki-kallio")
+        .unwrap();
     assert_eq!(unit["status"]["path"], "acme/helsinki/kallio");
-    let anna = e.get("accord.dev", "usergrants", NS, "anna-virtanen").unwrap();
+    let anna = e
+        .get("accord.dev", "usergrants", NS, "anna-virtanen")
+        .unwrap();
     assert_eq!(anna["status"]["state"], "Active");
     assert_eq!(anna["status"]["targets"][0]["state"], "InSync");
-    wait_until("the finalizer on every grant", 30, || e.list("accord.dev", "usergrants").iter().all(|g| g["metadata"]["finalizers"].as_array().is_some_and(|f| f.contains(&json!("accord.dev/cleanup")))), &op);
+    wait_until(
+        "the finalizer on every grant",
+        30,
+        || {
+            e.list("accord.dev", "usergrants").iter().all(|g| {
+                g["metadata"]["finalizers"]
+                    .as_array()
+                    .is_some_and(|f| f.contains(&json!("accord.dev/cleanup")))
+            })
+        },
+        &op,
+    );
 
     // An edit follows into the directory.
-    kube(&e, "PATCH", "UserGrant", Some("anna-virtanen"), Some(json!({"spec": {"person": {"phone": "+358 40 555 0101"}}})));
-    wait_until("the new phone in LDAP", 30, || slapd.search(ANNA, "(objectClass=*)", &["telephoneNumber"]).contains("+358405550101"), &op);
+    kube(
+        &e,
+        "PATCH",
+        "UserGrant",
+        Some("anna-virtanen"),
+        Some(json!({"spec": {"person": {"phone": "+358 40 555 0101"}}})),
+    );
+    wait_until(
+        "the new phone in LDAP",
+        30,
+        || {
+            slapd
+                .search(ANNA, "(objectClass=*)", &["telephoneNumber"])
+                .contains("+358405550101")
+        },
+        &op,
+    );
 
     // Delete once: the person leaves the directory before the resource goes.
     let juha = "(uid=juha-koskinen)";
-    assert_eq!(kube(&e, "DELETE", "UserGrant", Some("juha-koskinen"), None).0, 200);
+    assert_eq!(
+        kube(&e, "DELETE", "UserGrant", Some("juha-koskinen"), None).0,
+        200
+    );
     let mut in_ldap_when_gone = None;
-    wait_until("the UserGrant to go", 30, || {
-        let gone = kube(&e, "GET", "UserGrant", Some("juha-koskinen"), None).0 == 404;
-        if gone {
-            in_ldap_when_gone = Some(!slapd.dns("dc=acme,dc=fi", juha).is_empty());
-        }
-        gone
-    }, &op);
-    assert_eq!(in_ldap_when_gone, Some(false), "the person was still in LDAP when the resource went");
+    wait_until(
+        "the UserGrant to go",
+        30,
+        || {
+            let gone = kube(&e, "GET", "UserGrant", Some("juha-koskinen"), None).0 == 404;
+            if gone {
+                in_ldap_when_gone = Some(!slapd.dns("dc=acme,dc=fi", juha).is_empty());
+            }
+            gone
+        },
+        &op,
+    );
+    assert_eq!(
+        in_ldap_when_gone,
+        Some(false),
+        "the person was still in LDAP when the resource went"
+    );
 
     // Drift in Observe mode: reported on the grant with the field named, not repaired.
-    kube(&e, "PATCH", "Integration", Some("acme-ldap"), Some(json!({"spec": {"sync": {"management": "Observe"}}})));
+    kube(
+        &e,
+        "PATCH",
+        "Integration",
+        Some("acme-ldap"),
+        Some(json!({"spec": {"sync": {"management": "Observe"}}})),
+    );
     std::thread::sleep(Duration::from_millis(800));
     slapd.modify("dc=acme,dc=fi", &format!("dn: {ANNA}\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: +358409999999\n"));
-    wait_until("Drifted on the UserGrant", 30, || {
-        let g = e.get("accord.dev", "usergrants", NS, "anna-virtanen").unwrap();
-        g["status"]["targets"][0]["state"] == "Drifted" && g["status"]["targets"][0]["drift"][0]["field"] == "telephoneNumber" && condition(&g, "Drifted").is_some_and(|c| c.0 == "True")
-    }, &op);
+    wait_until(
+        "Drifted on the UserGrant",
+        30,
+        || {
+            let g = e
+                .get("accord.dev", "usergrants", NS, "anna-virtanen")
+                .unwrap();
+            g["status"]["targets"][0]["state"] == "Drifted"
+                && g["status"]["targets"][0]["drift"][0]["field"] == "telephoneNumber"
+                && condition(&g, "Drifted").is_some_and(|c| c.0 == "True")
+        },
+        &op,
+    );
     std::thread::sleep(Duration::from_secs(3));
-    assert!(slapd.search(ANNA, "(objectClass=*)", &["telephoneNumber"]).contains("+358409999999"), "Observe leaves the directory alone");
+    assert!(
+        slapd
+            .search(ANNA, "(objectClass=*)", &["telephoneNumber"])
+            .contains("+358409999999"),
+        "Observe leaves the directory alone"
+    );
     // Enforce: repaired within one sync interval.
-    kube(&e, "PATCH", "Integration", Some("acme-ldap"), Some(json!({"spec": {"sync": {"management": null}}})));
-    wait_until("the repair", 30, || slapd.search(ANNA, "(objectClass=*)", &["telephoneNumber"]).contains("+358405550101"), &op);
-    wait_until("Drifted cleared", 30, || condition(&e.get("accord.dev", "usergrants", NS, "anna-virtanen").unwrap(), "Drifted").is_some_and(|c| c.0 == "False"), &op);
+    kube(
+        &e,
+        "PATCH",
+        "Integration",
+        Some("acme-ldap"),
+        Some(json!({"spec": {"sync": {"management": null}}})),
+    );
+    wait_until(
+        "the repair",
+        30,
+        || {
+            slapd
+                .search(ANNA, "(objectClass=*)", &["telephoneNumber"])
+                .contains("+358405550101")
+        },
+        &op,
+    );
+    wait_until(
+        "Drifted cleared",
+        30,
+        || {
+            condition(
+                &e.get("accord.dev", "usergrants", NS, "anna-virtanen")
+                    .unwrap(),
+                "Drifted",
+            )
+            .is_some_and(|c| c.0 == "False")
+        },
+        &op,
+    );
 
     // slapd down: Ready=False with the reason; back when it returns.
     slapd.stop();
-    wait_until("Integration not Ready", 30, || {
-        let i = e.get("accord.dev", "integrations", NS, "acme-ldap").unwrap();
-        condition(&i, "Ready").is_some_and(|c| c.0 == "False" && c.1 == "Unreachable" && c.2.contains("cannot connect"))
-    }, &op);
+    wait_until(
+        "Integration not Ready",
+        30,
+        || {
+            let i = e
+                .get("accord.dev", "integrations", NS, "acme-ldap")
+                .unwrap();
+            condition(&i, "Ready").is_some_and(|c| {
+                c.0 == "False" && c.1 == "Unreachable" && c.2.contains("cannot connect")
+            })
+        },
+        &op,
+    );
     slapd.restart();
-    wait_until("Integration Ready again", 30, || ready(&e, "Integration", "acme-ldap"), &op);
+    wait_until(
+        "Integration Ready again",
+        30,
+        || ready(&e, "Integration", "acme-ldap"),
+        &op,
+    );
 
     // The watch restarted after 410 Gone resumes without rewriting the targets.
     let writes_before = op.metric("accord_target_writes_total");
     e.compact();
-    kube(&e, "PATCH", "UserGrant", Some("outi-lehtonen"), Some(json!({"spec": {"person": {"title": "Ylihoitaja"}}})));
-    wait_until("the edit after 410", 30, || slapd.search("dc=acme,dc=fi", "(uid=outi-lehtonen)", &["title"]).contains("title: Ylihoitaja"), &op);
+    kube(
+        &e,
+        "PATCH",
+        "UserGrant",
+        Some("outi-lehtonen"),
+        Some(json!({"spec": {"person": {"title": "Ylihoitaja"}}})),
+    );
+    wait_until(
+        "the edit after 410",
+        30,
+        || {
+            slapd
+                .search("dc=acme,dc=fi", "(uid=outi-lehtonen)", &["title"])
+                .contains("title: Ylihoitaja")
+        },
+        &op,
+    );
     let writes = op.metric("accord_target_writes_total") - writes_before;
-    assert!(writes <= 2.0, "only the edited entry is written after a relist, not the whole directory ({writes} writes)");
+    assert!(
+        writes <= 2.0,
+        "only the edited entry is written after a relist, not the whole directory ({writes} writes)"
+    );
 
     // Killed in the middle of a batch and restarted: converges, nothing duplicated.
-    for g in ["anna-virtanen", "outi-lehtonen", "eeva-karjalainen", "kaisa-turunen", "minna-laine", "liisa-korhonen"] {
-        kube(&e, "PATCH", "UserGrant", Some(g), Some(json!({"spec": {"person": {"employeeNumber": format!("N-{g}")}}})));
+    for g in [
+        "anna-virtanen",
+        "outi-lehtonen",
+        "eeva-karjalainen",
+        "kaisa-turunen",
+        "minna-laine",
+        "liisa-korhonen",
+    ] {
+        kube(
+            &e,
+            "PATCH",
+            "UserGrant",
+            Some(g),
+            Some(json!({"spec": {"person": {"employeeNumber": format!("N-{g}")}}})),
+        );
     }
     op.kill();
     let mut op = Operator::start(&e, &scratch.0, "one-again");
-    wait_until("the batch after a restart", 60, || {
-        ["anna-virtanen", "outi-lehtonen", "eeva-karjalainen", "kaisa-turunen", "minna-laine", "liisa-korhonen"]
+    wait_until(
+        "the batch after a restart",
+        60,
+        || {
+            [
+                "anna-virtanen",
+                "outi-lehtonen",
+                "eeva-karjalainen",
+                "kaisa-turunen",
+                "minna-laine",
+                "liisa-korhonen",
+            ]
             .iter()
-            .all(|g| slapd.search("dc=acme,dc=fi", &format!("(uid={g})"), &["employeeNumber"]).contains(&format!("employeeNumber: N-{g}")))
-    }, &op);
-    assert_eq!(slapd.dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)").len(), 16);
+            .all(|g| {
+                slapd
+                    .search("dc=acme,dc=fi", &format!("(uid={g})"), &["employeeNumber"])
+                    .contains(&format!("employeeNumber: N-{g}"))
+            })
+        },
+        &op,
+    );
+    assert_eq!(
+        slapd
+            .dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)")
+            .len(),
+        16
+    );
     assert!(op.log().contains("\"level\":\"INFO\""), "JSON logs");
     op.kill();
 }
@@ -240,14 +480,46 @@ fn two_replicas_elect_one_leader() {
     load_acme(&e, &slapd, &scratch.0);
     let a = Operator::start(&e, &scratch.0, "replica-a");
     let b = Operator::start(&e, &scratch.0, "replica-b");
-    wait_until("a lease holder", 30, || {
-        http("GET", format!("{}/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/accord-operator", e.url()), "", None).1["spec"]["holderIdentity"].as_str().is_some()
-    }, &a);
-    wait_until("17 people in LDAP", 60, || slapd.dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)").len() == 17, &a);
+    wait_until(
+        "a lease holder",
+        30,
+        || {
+            http(
+                "GET",
+                format!(
+                    "{}/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/accord-operator",
+                    e.url()
+                ),
+                "",
+                None,
+            )
+            .1["spec"]["holderIdentity"]
+                .as_str()
+                .is_some()
+        },
+        &a,
+    );
+    wait_until(
+        "17 people in LDAP",
+        60,
+        || {
+            slapd
+                .dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)")
+                .len()
+                == 17
+        },
+        &a,
+    );
     let leaders = a.metric("accord_is_leader") + b.metric("accord_is_leader");
     assert_eq!(leaders, 1.0, "exactly one replica leads");
-    let writers = [a.metric("accord_target_writes_total"), b.metric("accord_target_writes_total")];
-    assert!(writers.iter().filter(|w| **w > 0.0).count() == 1, "only the leader writes: {writers:?}");
+    let writers = [
+        a.metric("accord_target_writes_total"),
+        b.metric("accord_target_writes_total"),
+    ];
+    assert!(
+        writers.iter().filter(|w| **w > 0.0).count() == 1,
+        "only the leader writes: {writers:?}"
+    );
 }
 
 #[test]
@@ -257,43 +529,142 @@ fn held_deletions_events_integration_cleanup_and_sigterm() {
     let slapd = Slapd::start(&scratch.0, &["dc=acme,dc=fi"]);
     load_acme(&e, &slapd, &scratch.0);
     let mut op = Operator::start(&e, &scratch.0, "guard");
-    let people = || slapd.dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)").len();
+    let people = || {
+        slapd
+            .dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)")
+            .len()
+    };
     wait_until("17 people in LDAP", 60, || people() == 17, &op);
-    wait_until("finalizers", 30, || e.list("accord.dev", "usergrants").iter().all(|g| g["metadata"]["finalizers"].is_array()), &op);
+    wait_until(
+        "finalizers",
+        30,
+        || {
+            e.list("accord.dev", "usergrants")
+                .iter()
+                .all(|g| g["metadata"]["finalizers"].is_array())
+        },
+        &op,
+    );
 
     // Three deletions of seventeen: more than the tenant's 10 %, so they are held.
     for g in ["mikko-laaksonen", "ville-makinen", "jari-salminen"] {
         assert_eq!(kube(&e, "DELETE", "UserGrant", Some(g), None).0, 200);
     }
-    wait_until("DeletionsHeld", 30, || condition(&e.get("accord.dev", "tenants", NS, "acme").unwrap(), "DeletionsHeld").is_some_and(|c| c.0 == "True" && c.2.contains("3 of 17 people")), &op);
+    wait_until(
+        "DeletionsHeld",
+        30,
+        || {
+            condition(
+                &e.get("accord.dev", "tenants", NS, "acme").unwrap(),
+                "DeletionsHeld",
+            )
+            .is_some_and(|c| c.0 == "True" && c.2.contains("3 of 17 people"))
+        },
+        &op,
+    );
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(people(), 17, "held: nobody deleted");
-    assert_eq!(kube(&e, "GET", "UserGrant", Some("ville-makinen"), None).0, 200, "the resource waits for its person to go");
+    assert_eq!(
+        kube(&e, "GET", "UserGrant", Some("ville-makinen"), None).0,
+        200,
+        "the resource waits for its person to go"
+    );
     let events = e.list("events.k8s.io", "events");
-    assert!(events.iter().any(|ev| ev["reason"] == "DeletionsHeld" && ev["type"] == "Warning" && ev["regarding"]["name"] == "acme"), "an event on the transition: {events:#?}");
+    assert!(
+        events.iter().any(|ev| ev["reason"] == "DeletionsHeld"
+            && ev["type"] == "Warning"
+            && ev["regarding"]["name"] == "acme"),
+        "an event on the transition: {events:#?}"
+    );
     // Confirmed by annotation: released.
-    kube(&e, "PATCH", "Tenant", Some("acme"), Some(json!({"metadata": {"annotations": {"accord.dev/confirm-deletions": "3"}}})));
-    wait_until("the held deletions", 30, || people() == 14 && ["mikko-laaksonen", "ville-makinen", "jari-salminen"].iter().all(|g| kube(&e, "GET", "UserGrant", Some(g), None).0 == 404), &op);
+    kube(
+        &e,
+        "PATCH",
+        "Tenant",
+        Some("acme"),
+        Some(json!({"metadata": {"annotations": {"accord.dev/confirm-deletions": "3"}}})),
+    );
+    wait_until(
+        "the held deletions",
+        30,
+        || {
+            people() == 14
+                && ["mikko-laaksonen", "ville-makinen", "jari-salminen"]
+                    .iter()
+                    .all(|g| kube(&e, "GET", "UserGrant", Some(g), None).0 == 404)
+        },
+        &op,
+    );
 
     // Deleting the Integration with the orphan annotation leaves the directory as it is.
-    wait_until("a finalizer on the Integration", 30, || e.get("accord.dev", "integrations", NS, "acme-ldap").unwrap()["metadata"]["finalizers"].is_array(), &op);
-    let saved = e.get("accord.dev", "integrations", NS, "acme-ldap").unwrap();
-    kube(&e, "PATCH", "Integration", Some("acme-ldap"), Some(json!({"metadata": {"annotations": {"accord.dev/orphan": "true"}}})));
-    assert_eq!(kube(&e, "DELETE", "Integration", Some("acme-ldap"), None).0, 200);
-    wait_until("the orphaning delete", 30, || kube(&e, "GET", "Integration", Some("acme-ldap"), None).0 == 404, &op);
+    wait_until(
+        "a finalizer on the Integration",
+        30,
+        || {
+            e.get("accord.dev", "integrations", NS, "acme-ldap")
+                .unwrap()["metadata"]["finalizers"]
+                .is_array()
+        },
+        &op,
+    );
+    let saved = e
+        .get("accord.dev", "integrations", NS, "acme-ldap")
+        .unwrap();
+    kube(
+        &e,
+        "PATCH",
+        "Integration",
+        Some("acme-ldap"),
+        Some(json!({"metadata": {"annotations": {"accord.dev/orphan": "true"}}})),
+    );
+    assert_eq!(
+        kube(&e, "DELETE", "Integration", Some("acme-ldap"), None).0,
+        200
+    );
+    wait_until(
+        "the orphaning delete",
+        30,
+        || kube(&e, "GET", "Integration", Some("acme-ldap"), None).0 == 404,
+        &op,
+    );
     assert_eq!(people(), 14);
     // Without it, deleting the Integration closes every access it gave.
     let again = json!({"apiVersion": "accord.dev/v1alpha1", "kind": "Integration", "metadata": {"name": "acme-ldap", "namespace": NS}, "spec": saved["spec"]});
     assert_eq!(kube(&e, "POST", "Integration", None, Some(again)).0, 201);
-    wait_until("a finalizer on the new Integration", 30, || e.get("accord.dev", "integrations", NS, "acme-ldap").is_some_and(|i| i["metadata"]["finalizers"].is_array()), &op);
-    assert_eq!(kube(&e, "DELETE", "Integration", Some("acme-ldap"), None).0, 200);
-    wait_until("the cleaning delete", 30, || kube(&e, "GET", "Integration", Some("acme-ldap"), None).0 == 404, &op);
+    wait_until(
+        "a finalizer on the new Integration",
+        30,
+        || {
+            e.get("accord.dev", "integrations", NS, "acme-ldap")
+                .is_some_and(|i| i["metadata"]["finalizers"].is_array())
+        },
+        &op,
+    );
+    assert_eq!(
+        kube(&e, "DELETE", "Integration", Some("acme-ldap"), None).0,
+        200
+    );
+    wait_until(
+        "the cleaning delete",
+        30,
+        || kube(&e, "GET", "Integration", Some("acme-ldap"), None).0 == 404,
+        &op,
+    );
     assert_eq!(people(), 0, "every person accord provisioned is gone");
-    assert!(slapd.dns("dc=acme,dc=fi", "(seeAlso=*)").is_empty(), "and every unit and group");
+    assert!(
+        slapd.dns("dc=acme,dc=fi", "(seeAlso=*)").is_empty(),
+        "and every unit and group"
+    );
 
     // SIGTERM: a clean, quick exit.
     let started = Instant::now();
-    assert!(Command::new("kill").args(["-TERM", &op.child.id().to_string()]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &op.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = op.child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{}", op.log());
     assert!(started.elapsed() < Duration::from_secs(25));

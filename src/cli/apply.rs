@@ -8,8 +8,8 @@ use crate::engine::{compile, make_plan};
 use crate::manifests::load_paths;
 use crate::targets::{ApplyOptions, ApplyReport, Target, find_integration, observe_all};
 
-use super::plan::{PlanArgs, today_or};
 use super::default_paths;
+use super::plan::{PlanArgs, today_or};
 
 #[derive(Args, Debug)]
 pub struct ApplyArgs {
@@ -21,7 +21,9 @@ pub struct ApplyArgs {
 }
 
 pub fn run(args: ApplyArgs) -> i32 {
-    let options = ApplyOptions { full_state: args.full_state };
+    let options = ApplyOptions {
+        full_state: args.full_state,
+    };
     let args = args.plan;
     if args.offline {
         eprintln!("error: apply needs the live targets; --offline is for plan");
@@ -31,11 +33,17 @@ pub fn run(args: ApplyArgs) -> i32 {
     let loaded = load_paths(&paths, &args.namespace);
     let mut compiled = compile(&loaded.snapshot, today_or(args.today));
     compiled.problems.splice(0..0, loaded.problems);
-    compiled.targets.retain(|t| args.target.is_empty() || args.target.iter().any(|n| n == &t.integration.name));
+    compiled
+        .targets
+        .retain(|t| args.target.is_empty() || args.target.iter().any(|n| n == &t.integration.name));
     let snapshot = loaded.snapshot;
     let runtime = super::runtime();
     let observed = runtime.block_on(observe_all(&compiled.targets, &snapshot));
-    let confirmed = compiled.targets.iter().map(|t| (t.integration.clone(), args.confirm_deletions)).collect();
+    let confirmed = compiled
+        .targets
+        .iter()
+        .map(|t| (t.integration.clone(), args.confirm_deletions))
+        .collect();
     let plan = make_plan(compiled, &observed, &confirmed);
     print!("{}", plan.render_text(args.detail));
 
@@ -49,9 +57,14 @@ pub fn run(args: ApplyArgs) -> i32 {
                 println!("  {name}: NOT APPLIED: {reason}");
                 failed = true;
             }
-            (_, ManagementMode::Observe) => println!("  {name}: Observe mode, nothing changed ({} differences reported)", tp.ops.len()),
+            (_, ManagementMode::Observe) => println!(
+                "  {name}: Observe mode, nothing changed ({} differences reported)",
+                tp.ops.len()
+            ),
             (Baseline::Live, ManagementMode::Enforce) => {
-                let Some(Ok(actual)) = observed.get(name) else { continue };
+                let Some(Ok(actual)) = observed.get(name) else {
+                    continue;
+                };
                 let target = find_integration(&snapshot, name).map(|i| Target::new(i, &snapshot));
                 let report = match target {
                     Some(Ok(t)) => runtime.block_on(t.apply(tp, actual, options)),
@@ -62,13 +75,25 @@ pub fn run(args: ApplyArgs) -> i32 {
                     }
                     None => continue,
                 };
-                let held = if tp.held.is_empty() { String::new() } else { format!(", {} deletions HELD", tp.held.len()) };
-                println!("  {name}: {} of {} operations done, {} writes{held}", report.succeeded, tp.ops.len(), report.writes);
+                let held = if tp.held.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} deletions HELD", tp.held.len())
+                };
+                println!(
+                    "  {name}: {} of {} operations done, {} writes{held}",
+                    report.succeeded,
+                    tp.ops.len(),
+                    report.writes
+                );
                 for (key, why) in &report.failed {
                     println!("    failed: {key}: {why}");
                 }
                 if let Some(why) = &report.aborted {
-                    println!("    stopped: {why}; {} operations left for the next run", report.not_attempted);
+                    println!(
+                        "    stopped: {why}; {} operations left for the next run",
+                        report.not_attempted
+                    );
                 }
                 failed |= !report.ok();
                 reports.push(report);

@@ -56,17 +56,29 @@ pub struct AttestArgs {
 }
 
 /// The namespace's resources, read from the cluster.
-async fn cluster_snapshot(namespace: Option<&str>) -> Result<(crate::engine::Snapshot, kube::Client, String), String> {
+async fn cluster_snapshot(
+    namespace: Option<&str>,
+) -> Result<(crate::engine::Snapshot, kube::Client, String), String> {
     use kube::api::ListParams;
     crate::targets::http::crypto_provider();
-    let client = kube::Client::try_default().await.map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
-    let ns = namespace.map(String::from).unwrap_or_else(|| client.default_namespace().to_string());
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
+    let ns = namespace
+        .map(String::from)
+        .unwrap_or_else(|| client.default_namespace().to_string());
     async fn all<K>(client: &kube::Client, ns: &str) -> Result<Vec<K>, String>
     where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned,
     {
         let api: kube::Api<K> = kube::Api::namespaced(client.clone(), ns);
-        api.list(&ListParams::default()).await.map(|l| l.items).map_err(|e| format!("cannot list {}: {e}", K::plural(&())))
+        api.list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .map_err(|e| format!("cannot list {}: {e}", K::plural(&())))
     }
     let mut snap = crate::engine::Snapshot {
         tenants: all(&client, &ns).await?,
@@ -80,10 +92,17 @@ async fn cluster_snapshot(namespace: Option<&str>) -> Result<(crate::engine::Sna
     match all::<k8s_openapi::api::core::v1::Secret>(&client, &ns).await {
         Ok(secrets) => {
             for s in secrets {
-                let mut data: std::collections::BTreeMap<String, String> =
-                    s.data.unwrap_or_default().into_iter().filter_map(|(k, v)| Some((k, String::from_utf8(v.0).ok()?))).collect();
+                let mut data: std::collections::BTreeMap<String, String> = s
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, String::from_utf8(v.0).ok()?)))
+                    .collect();
                 data.extend(s.string_data.unwrap_or_default());
-                snap.secrets.insert((ns.clone(), s.metadata.name.unwrap_or_default()), crate::engine::SecretData(data));
+                snap.secrets.insert(
+                    (ns.clone(), s.metadata.name.unwrap_or_default()),
+                    crate::engine::SecretData(data),
+                );
             }
         }
         Err(e) => eprintln!("warning: {e}; grants that reference Secrets cannot be checked"),
@@ -130,9 +149,20 @@ pub fn run(args: AttestArgs) -> i32 {
         return 1;
     }
     let snap = &snapshot;
-    let grants: Vec<&crate::api::UserGrant> =
-        snap.user_grants.iter().filter(|g| args.tenant.as_deref().is_none_or(|t| g.spec.tenant == t)).collect();
-    let tenants: BTreeSet<(&str, &str)> = grants.iter().map(|g| (g.metadata.namespace.as_deref().unwrap_or("default"), g.spec.tenant.as_str())).collect();
+    let grants: Vec<&crate::api::UserGrant> = snap
+        .user_grants
+        .iter()
+        .filter(|g| args.tenant.as_deref().is_none_or(|t| g.spec.tenant == t))
+        .collect();
+    let tenants: BTreeSet<(&str, &str)> = grants
+        .iter()
+        .map(|g| {
+            (
+                g.metadata.namespace.as_deref().unwrap_or("default"),
+                g.spec.tenant.as_str(),
+            )
+        })
+        .collect();
     if (args.all || !args.units.is_empty()) && tenants.len() > 1 {
         eprintln!("error: the manifests hold several tenants; say which with --tenant");
         return 1;
@@ -140,7 +170,12 @@ pub fn run(args: AttestArgs) -> i32 {
     // Units chosen, with their subtrees when asked.
     let mut units: BTreeSet<String> = BTreeSet::new();
     if let Some((ns, tenant)) = tenants.iter().next() {
-        let all_units = snap.org_units.iter().filter(|u| u.metadata.namespace.as_deref() == Some(ns)).map(|u| (u.metadata.name.as_deref().unwrap_or_default(), u)).collect();
+        let all_units = snap
+            .org_units
+            .iter()
+            .filter(|u| u.metadata.namespace.as_deref() == Some(ns))
+            .map(|u| (u.metadata.name.as_deref().unwrap_or_default(), u))
+            .collect();
         let (tree, _) = build_tree(ns, tenant, &all_units, &BTreeSet::new());
         for u in &args.units {
             let Some(node) = tree.find(u) else {
@@ -158,7 +193,11 @@ pub fn run(args: AttestArgs) -> i32 {
     for g in &grants {
         let name = g.metadata.name.as_deref().unwrap_or_default();
         if args.all || args.persons.iter().any(|p| p == name) || units.contains(&g.spec.unit) {
-            chosen.push(ObjectRef::new(Kind::UserGrant, g.metadata.namespace.as_deref().unwrap_or("default"), name));
+            chosen.push(ObjectRef::new(
+                Kind::UserGrant,
+                g.metadata.namespace.as_deref().unwrap_or("default"),
+                name,
+            ));
         }
     }
     for p in &args.persons {
@@ -167,7 +206,14 @@ pub fn run(args: AttestArgs) -> i32 {
                 eprintln!("error: --person {p:?} is no UserGrant in the cluster");
                 return 1;
             }
-            eprintln!("error: --person {p:?} is no UserGrant in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "));
+            eprintln!(
+                "error: --person {p:?} is no UserGrant in {}",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
             return 1;
         }
     }
@@ -175,7 +221,11 @@ pub fn run(args: AttestArgs) -> i32 {
         let api: kube::Api<crate::api::UserGrant> = kube::Api::namespaced(client, &ns);
         let patch = serde_json::json!({"spec": {"attestation": {"lastAttested": today.to_string(), "attestedBy": by}}});
         for c in &chosen {
-            if let Err(e) = runtime.block_on(api.patch(&c.name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))) {
+            if let Err(e) = runtime.block_on(api.patch(
+                &c.name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )) {
                 eprintln!("error: UserGrant {ns}/{}: {e}", c.name);
                 return 1;
             }
@@ -186,7 +236,9 @@ pub fn run(args: AttestArgs) -> i32 {
     // Group by file so that each file is read and written once.
     let mut by_file: BTreeMap<PathBuf, Vec<ObjectRef>> = BTreeMap::new();
     for c in chosen {
-        let Some(origin) = snap.origin(&c) else { continue };
+        let Some(origin) = snap.origin(&c) else {
+            continue;
+        };
         let file = PathBuf::from(origin.rsplit_once(':').map_or(origin.as_str(), |(f, _)| f));
         by_file.entry(file).or_default().push(c);
     }
@@ -205,18 +257,37 @@ pub fn run(args: AttestArgs) -> i32 {
 }
 
 /// Rewrites the documents of `refs` in `file` with a new `spec.attestation`.
-fn set_attestation(file: &std::path::Path, refs: &[ObjectRef], today: jiff::civil::Date, by: &str) -> Result<usize, String> {
+fn set_attestation(
+    file: &std::path::Path,
+    refs: &[ObjectRef],
+    today: jiff::civil::Date,
+    by: &str,
+) -> Result<usize, String> {
     let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
-    let header: String = text.lines().take_while(|l| l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    let header: String = text
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let mut docs: Vec<serde_yaml::Value> = Vec::new();
     for (_, doc) in crate::manifests::split_documents(&text) {
         docs.push(serde_yaml::from_str(&doc).map_err(|e| e.to_string())?);
     }
     let mut n = 0;
     for d in &mut docs {
-        let name = d.get("metadata").and_then(|m| m.get("name")).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-        if d.get("kind").and_then(|k| k.as_str()) == Some("UserGrant") && refs.iter().any(|r| r.name == name) {
-            let spec = d.get_mut("spec").and_then(|s| s.as_mapping_mut()).ok_or("a UserGrant without spec")?;
+        let name = d
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        if d.get("kind").and_then(|k| k.as_str()) == Some("UserGrant")
+            && refs.iter().any(|r| r.name == name)
+        {
+            let spec = d
+                .get_mut("spec")
+                .and_then(|s| s.as_mapping_mut())
+                .ok_or("a UserGrant without spec")?;
             let mut a = serde_yaml::Mapping::new();
             a.insert("lastAttested".into(), today.to_string().into());
             a.insert("attestedBy".into(), by.into());
@@ -224,7 +295,10 @@ fn set_attestation(file: &std::path::Path, refs: &[ObjectRef], today: jiff::civi
             n += 1;
         }
     }
-    let body: Vec<String> = docs.iter().map(|d| serde_yaml::to_string(d).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    let body: Vec<String> = docs
+        .iter()
+        .map(|d| serde_yaml::to_string(d).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
     std::fs::write(file, format!("{header}{}", body.join("---\n"))).map_err(|e| e.to_string())?;
     Ok(n)
 }
@@ -240,8 +314,16 @@ fn due(args: &AttestArgs, snap: &crate::engine::Snapshot, today: jiff::civil::Da
     let horizon = today.saturating_add(within.days());
     let compiled = compile(snap, today);
     let mut listed = 0;
-    for t in compiled.tenants.iter().filter(|t| args.tenant.as_deref().is_none_or(|n| t.object.name == n)) {
-        let paths: BTreeMap<&str, &str> = t.units.iter().map(|u| (u.object.name.as_str(), u.path.as_str())).collect();
+    for t in compiled
+        .tenants
+        .iter()
+        .filter(|t| args.tenant.as_deref().is_none_or(|n| t.object.name == n))
+    {
+        let paths: BTreeMap<&str, &str> = t
+            .units
+            .iter()
+            .map(|u| (u.object.name.as_str(), u.path.as_str()))
+            .collect();
         let mut per_unit: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for g in &t.grants {
             let l = &g.lifecycle;
@@ -249,13 +331,33 @@ fn due(args: &AttestArgs, snap: &crate::engine::Snapshot, today: jiff::civil::Da
                 continue;
             }
             let state = match l.attestation {
-                AttestationState::Overdue => format!("OVERDUE (was due {}; grace period over)", l.attestation_due),
+                AttestationState::Overdue => {
+                    format!("OVERDUE (was due {}; grace period over)", l.attestation_due)
+                }
                 AttestationState::Due => format!("due since {}", l.attestation_due),
                 AttestationState::Current => format!("due {}", l.attestation_due),
             };
-            let person = snap.user_grants.iter().find(|u| u.metadata.name.as_deref() == Some(&g.object.name) && u.metadata.namespace.as_deref() == Some(&g.object.namespace));
-            let who = person.map(|p| format!("{} {} <{}>", p.spec.person.given_name, p.spec.person.family_name, p.spec.person.email)).unwrap_or_default();
-            per_unit.entry(paths.get(g.unit.as_str()).copied().unwrap_or(g.unit.as_str())).or_default().push(format!("{:<28} {who:<50} {state}", g.object.name));
+            let person = snap.user_grants.iter().find(|u| {
+                u.metadata.name.as_deref() == Some(&g.object.name)
+                    && u.metadata.namespace.as_deref() == Some(&g.object.namespace)
+            });
+            let who = person
+                .map(|p| {
+                    format!(
+                        "{} {} <{}>",
+                        p.spec.person.given_name, p.spec.person.family_name, p.spec.person.email
+                    )
+                })
+                .unwrap_or_default();
+            per_unit
+                .entry(
+                    paths
+                        .get(g.unit.as_str())
+                        .copied()
+                        .unwrap_or(g.unit.as_str()),
+                )
+                .or_default()
+                .push(format!("{:<28} {who:<50} {state}", g.object.name));
             listed += 1;
         }
         if per_unit.is_empty() {

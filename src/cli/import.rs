@@ -53,9 +53,17 @@ pub fn run(args: ImportArgs) -> i32 {
             for p in &o.problems {
                 println!("bad {}", describe(p));
             }
-            let bad_rows = o.problems.iter().map(|p| p.row).collect::<std::collections::BTreeSet<_>>().len();
+            let bad_rows = o
+                .problems
+                .iter()
+                .map(|p| p.row)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
             if !o.written {
-                println!("{} rows, {bad_rows} bad: nothing written (--strict)", o.rows);
+                println!(
+                    "{} rows, {bad_rows} bad: nothing written (--strict)",
+                    o.rows
+                );
                 return 1;
             }
             println!(
@@ -64,7 +72,10 @@ pub fn run(args: ImportArgs) -> i32 {
                 o.created,
                 o.updated,
                 o.unchanged,
-                o.report.as_ref().map(|r| format!(" (report: {})", r.display())).unwrap_or_default()
+                o.report
+                    .as_ref()
+                    .map(|r| format!(" (report: {})", r.display()))
+                    .unwrap_or_default()
             );
             if bad_rows > 0 { 2 } else { 0 }
         }

@@ -46,11 +46,16 @@ pub fn run(args: PlanArgs) -> i32 {
     let loaded = load_paths(&paths, &args.namespace);
     let mut compiled = compile(&loaded.snapshot, today_or(args.today));
     compiled.problems.splice(0..0, loaded.problems);
-    compiled.targets.retain(|t| args.target.is_empty() || args.target.iter().any(|n| n == &t.integration.name));
+    compiled
+        .targets
+        .retain(|t| args.target.is_empty() || args.target.iter().any(|n| n == &t.integration.name));
     let observed = if args.offline {
         BTreeMap::new()
     } else {
-        super::runtime().block_on(crate::targets::observe_all(&compiled.targets, &loaded.snapshot))
+        super::runtime().block_on(crate::targets::observe_all(
+            &compiled.targets,
+            &loaded.snapshot,
+        ))
     };
     let confirmed = compiled
         .targets

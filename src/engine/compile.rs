@@ -687,7 +687,9 @@ fn compile_tenant(
                 out.problems.push(Problem::new(
                     &gref,
                     format!("spec.groups[{i}]"),
-                    format!("{grp:?} is not a group name (1 to 64 characters, no control characters)"),
+                    format!(
+                        "{grp:?} is not a group name (1 to 64 characters, no control characters)"
+                    ),
                 ));
             }
         }

@@ -373,11 +373,30 @@ fn render_op(s: &mut String, op: &Op, detail: bool, indent: &str) {
             for c in changes {
                 if !c.sensitive && (c.actual.len() > 1 || c.desired.len() > 1) {
                     // Sets: name what comes and goes, not both whole lists.
-                    let added = c.desired.iter().filter(|v| !c.actual.contains(v)).map(|v| format!("+{v}"));
-                    let removed = c.actual.iter().filter(|v| !c.desired.contains(v)).map(|v| format!("-{v}"));
-                    let _ = writeln!(s, "{indent}    {}: {}", c.attr, added.chain(removed).collect::<Vec<_>>().join(" "));
+                    let added = c
+                        .desired
+                        .iter()
+                        .filter(|v| !c.actual.contains(v))
+                        .map(|v| format!("+{v}"));
+                    let removed = c
+                        .actual
+                        .iter()
+                        .filter(|v| !c.desired.contains(v))
+                        .map(|v| format!("-{v}"));
+                    let _ = writeln!(
+                        s,
+                        "{indent}    {}: {}",
+                        c.attr,
+                        added.chain(removed).collect::<Vec<_>>().join(" ")
+                    );
                 } else {
-                    let _ = writeln!(s, "{indent}    {}: {} → {}", c.attr, show_values(c.sensitive, &c.actual), show_values(c.sensitive, &c.desired));
+                    let _ = writeln!(
+                        s,
+                        "{indent}    {}: {} → {}",
+                        c.attr,
+                        show_values(c.sensitive, &c.actual),
+                        show_values(c.sensitive, &c.desired)
+                    );
                 }
             }
         }

@@ -25,7 +25,15 @@ pub struct Outcome {
 
 /// One condition as wanted now; `lastTransitionTime` comes from the previous one if the
 /// status did not change.
-pub fn condition(previous: &[Condition], kind: &str, ok: bool, reason: &str, message: &str, generation: Option<i64>, now: jiff::Timestamp) -> Condition {
+pub fn condition(
+    previous: &[Condition],
+    kind: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+) -> Condition {
     let status = if ok { "True" } else { "False" };
     let since = previous
         .iter()
@@ -44,7 +52,10 @@ pub fn condition(previous: &[Condition], kind: &str, ok: bool, reason: &str, mes
 
 /// A condition flipped (or appeared): worth an event.
 pub fn flipped(previous: &[Condition], c: &Condition) -> bool {
-    previous.iter().find(|p| p.type_ == c.type_).is_none_or(|p| p.status != c.status)
+    previous
+        .iter()
+        .find(|p| p.type_ == c.type_)
+        .is_none_or(|p| p.status != c.status)
 }
 
 /// What a resource's status said before, and its generation now.
@@ -75,7 +86,10 @@ pub fn statuses(
     previous: &dyn Fn(&ObjectRef) -> Previous,
     now: jiff::Timestamp,
 ) -> Statuses {
-    let mut out = Statuses { by_object: BTreeMap::new(), transitions: Vec::new() };
+    let mut out = Statuses {
+        by_object: BTreeMap::new(),
+        transitions: Vec::new(),
+    };
     let stamp = Time(now);
     let mut push = |obj: &ObjectRef, mut status: Value, conds: Vec<Condition>, prev: &Previous| {
         for c in &conds {
@@ -87,7 +101,13 @@ pub fn statuses(
         status["observedGeneration"] = json!(prev.generation);
         out.by_object.insert(obj.clone(), status);
     };
-    let errors_of = |o: &ObjectRef| problems.iter().filter(|p| p.object.as_ref() == Some(o)).map(|p| format!("{}: {}", p.field, p.reason)).collect::<Vec<_>>();
+    let errors_of = |o: &ObjectRef| {
+        problems
+            .iter()
+            .filter(|p| p.object.as_ref() == Some(o))
+            .map(|p| format!("{}: {}", p.field, p.reason))
+            .collect::<Vec<_>>()
+    };
 
     // UserGrants: lifecycle, attestation and every target's state.
     for g in &view.grants {
@@ -96,17 +116,33 @@ pub fn statuses(
         let (mut drifted, mut failed, mut pending) = (Vec::new(), Vec::new(), false);
         for tp in plans {
             let outcome = outcomes.get(&tp.integration);
-            let mine: Vec<&Op> = tp.ops.iter().filter(|o| person_of(o) == Some(g.object.name.as_str())).collect();
-            let held = tp.held.iter().any(|o| person_of(o) == Some(g.object.name.as_str()));
-            let fail = outcome.and_then(|o| o.failed.get(&g.object.name).cloned().or_else(|| o.aborted.clone()));
+            let mine: Vec<&Op> = tp
+                .ops
+                .iter()
+                .filter(|o| person_of(o) == Some(g.object.name.as_str()))
+                .collect();
+            let held = tp
+                .held
+                .iter()
+                .any(|o| person_of(o) == Some(g.object.name.as_str()));
+            let fail = outcome.and_then(|o| {
+                o.failed
+                    .get(&g.object.name)
+                    .cloned()
+                    .or_else(|| o.aborted.clone())
+            });
             let drift: Vec<Value> = mine
                 .iter()
                 .flat_map(|o| match o {
-                    Op::Update { changes, .. } => changes.iter().map(|c| serde_json::to_value(c).unwrap_or_default()).collect::<Vec<_>>(),
+                    Op::Update { changes, .. } => changes
+                        .iter()
+                        .map(|c| serde_json::to_value(c).unwrap_or_default())
+                        .collect::<Vec<_>>(),
                     _ => vec![],
                 })
                 .collect();
-            let enforced = tp.management == ManagementMode::Enforce && outcome.is_some_and(|o| o.applied);
+            let enforced =
+                tp.management == ManagementMode::Enforce && outcome.is_some_and(|o| o.applied);
             let (state, message) = if let Baseline::Empty { reason } = &tp.baseline {
                 ("Failed", Some(reason.clone()))
             } else if let Some(f) = fail.filter(|_| !mine.is_empty()) {
@@ -114,19 +150,33 @@ pub fn statuses(
             } else if held {
                 ("Held", Some(tp.held_reason.clone().unwrap_or_default()))
             } else if mine.is_empty() || enforced {
-                ("InSync", (!drift.is_empty()).then(|| "repaired".to_string()))
+                (
+                    "InSync",
+                    (!drift.is_empty()).then(|| "repaired".to_string()),
+                )
             } else if !drift.is_empty() && prev.generation.is_some() {
                 ("Drifted", None)
             } else {
                 ("Pending", None)
             };
             match state {
-                "Failed" => failed.push(format!("{}: {}", tp.integration.name, message.clone().unwrap_or_default())),
-                "Drifted" => drifted.extend(drift.iter().map(|d| format!("{}.{}", tp.integration.name, d["field"].as_str().unwrap_or("")))),
+                "Failed" => failed.push(format!(
+                    "{}: {}",
+                    tp.integration.name,
+                    message.clone().unwrap_or_default()
+                )),
+                "Drifted" => drifted.extend(drift.iter().map(|d| {
+                    format!(
+                        "{}.{}",
+                        tp.integration.name,
+                        d["field"].as_str().unwrap_or("")
+                    )
+                })),
                 "Pending" => pending = true,
                 _ => {}
             }
-            let mut t = json!({"integration": tp.integration.name, "state": state, "lastSyncTime": stamp});
+            let mut t =
+                json!({"integration": tp.integration.name, "state": state, "lastSyncTime": stamp});
             if state == "Drifted" {
                 t["drift"] = json!(drift);
             }
@@ -138,9 +188,54 @@ pub fn statuses(
         let l = &g.lifecycle;
         let errors = errors_of(&g.object);
         let conds = vec![
-            condition(&prev.conditions, "Ready", failed.is_empty() && errors.is_empty() && !pending, if !errors.is_empty() { "InvalidSpec" } else if !failed.is_empty() { "TargetFailed" } else if pending { "Pending" } else { "Synced" }, &errors.iter().chain(&failed).cloned().collect::<Vec<_>>().join("; "), prev.generation, now),
-            condition(&prev.conditions, "Drifted", !drifted.is_empty(), if drifted.is_empty() { "NoDrift" } else { "FieldsDiffer" }, &drifted.join(", "), prev.generation, now),
-            condition(&prev.conditions, "AttestationDue", l.attestation != AttestationState::Current, match l.attestation { AttestationState::Current => "Current", AttestationState::Due => "Due", AttestationState::Overdue => "Overdue" }, &format!("attestation due {}", l.attestation_due), prev.generation, now),
+            condition(
+                &prev.conditions,
+                "Ready",
+                failed.is_empty() && errors.is_empty() && !pending,
+                if !errors.is_empty() {
+                    "InvalidSpec"
+                } else if !failed.is_empty() {
+                    "TargetFailed"
+                } else if pending {
+                    "Pending"
+                } else {
+                    "Synced"
+                },
+                &errors
+                    .iter()
+                    .chain(&failed)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                prev.generation,
+                now,
+            ),
+            condition(
+                &prev.conditions,
+                "Drifted",
+                !drifted.is_empty(),
+                if drifted.is_empty() {
+                    "NoDrift"
+                } else {
+                    "FieldsDiffer"
+                },
+                &drifted.join(", "),
+                prev.generation,
+                now,
+            ),
+            condition(
+                &prev.conditions,
+                "AttestationDue",
+                l.attestation != AttestationState::Current,
+                match l.attestation {
+                    AttestationState::Current => "Current",
+                    AttestationState::Due => "Due",
+                    AttestationState::Overdue => "Overdue",
+                },
+                &format!("attestation due {}", l.attestation_due),
+                prev.generation,
+                now,
+            ),
         ];
         let status = json!({"state": l.state, "attestationDue": l.attestation_due.to_string(), "targets": targets});
         push(&g.object, status, conds, &prev);
@@ -151,20 +246,49 @@ pub fn statuses(
         }
         let prev = previous(obj);
         let msg = errors_of(obj).join("; ");
-        let conds = vec![condition(&prev.conditions, "Ready", false, "InvalidSpec", if msg.is_empty() { why } else { &msg }, prev.generation, now)];
+        let conds = vec![condition(
+            &prev.conditions,
+            "Ready",
+            false,
+            "InvalidSpec",
+            if msg.is_empty() { why } else { &msg },
+            prev.generation,
+            now,
+        )];
         push(obj, json!({}), conds, &prev);
     }
 
     // OrgUnits: their path.
     for u in &view.units {
         let prev = previous(&u.object);
-        let conds = vec![condition(&prev.conditions, "Ready", true, "Placed", "", prev.generation, now)];
-        push(&u.object, json!({"path": u.path, "depth": u.depth}), conds, &prev);
+        let conds = vec![condition(
+            &prev.conditions,
+            "Ready",
+            true,
+            "Placed",
+            "",
+            prev.generation,
+            now,
+        )];
+        push(
+            &u.object,
+            json!({"path": u.path, "depth": u.depth}),
+            conds,
+            &prev,
+        );
     }
     for (obj, why) in view.frozen.iter().filter(|(o, _)| o.kind == Kind::OrgUnit) {
         let prev = previous(obj);
         let msg = errors_of(obj).join("; ");
-        let conds = vec![condition(&prev.conditions, "Ready", false, "InvalidSpec", if msg.is_empty() { why } else { &msg }, prev.generation, now)];
+        let conds = vec![condition(
+            &prev.conditions,
+            "Ready",
+            false,
+            "InvalidSpec",
+            if msg.is_empty() { why } else { &msg },
+            prev.generation,
+            now,
+        )];
         push(obj, json!({}), conds, &prev);
     }
 
@@ -173,7 +297,11 @@ pub fn statuses(
         let prev = previous(&tp.integration);
         let outcome = outcomes.get(&tp.integration);
         let people_failed = outcome.map_or(0, |o| o.failed.len());
-        let drifted = tp.ops.iter().filter(|o| matches!(o, Op::Update { .. })).count();
+        let drifted = tp
+            .ops
+            .iter()
+            .filter(|o| matches!(o, Op::Update { .. }))
+            .count();
         let (reachable, why) = match &tp.baseline {
             Baseline::Live => (true, String::new()),
             Baseline::Empty { reason } => (false, reason.clone()),
@@ -182,31 +310,181 @@ pub fn statuses(
         let synced = reachable && aborted.is_none() && people_failed == 0;
         let errors = errors_of(&tp.integration);
         let conds = vec![
-            condition(&prev.conditions, "Ready", synced && errors.is_empty(), if !reachable { "Unreachable" } else if !synced { "ApplyFailed" } else { "Synced" }, &[why.clone(), aborted.clone().unwrap_or_default()].concat(), prev.generation, now),
-            condition(&prev.conditions, "Reachable", reachable, if reachable { "Connected" } else { "Unreachable" }, &why, prev.generation, now),
-            condition(&prev.conditions, "Synced", synced, if synced { "Applied" } else { "NotApplied" }, &aborted.unwrap_or_default(), prev.generation, now),
-            condition(&prev.conditions, "Drifted", drifted > 0 && tp.management == ManagementMode::Observe, if tp.management == ManagementMode::Observe { "Observed" } else { "Enforced" }, &format!("{drifted} objects differ"), prev.generation, now),
+            condition(
+                &prev.conditions,
+                "Ready",
+                synced && errors.is_empty(),
+                if !reachable {
+                    "Unreachable"
+                } else if !synced {
+                    "ApplyFailed"
+                } else {
+                    "Synced"
+                },
+                &[why.clone(), aborted.clone().unwrap_or_default()].concat(),
+                prev.generation,
+                now,
+            ),
+            condition(
+                &prev.conditions,
+                "Reachable",
+                reachable,
+                if reachable {
+                    "Connected"
+                } else {
+                    "Unreachable"
+                },
+                &why,
+                prev.generation,
+                now,
+            ),
+            condition(
+                &prev.conditions,
+                "Synced",
+                synced,
+                if synced { "Applied" } else { "NotApplied" },
+                &aborted.unwrap_or_default(),
+                prev.generation,
+                now,
+            ),
+            condition(
+                &prev.conditions,
+                "Drifted",
+                drifted > 0 && tp.management == ManagementMode::Observe,
+                if tp.management == ManagementMode::Observe {
+                    "Observed"
+                } else {
+                    "Enforced"
+                },
+                &format!("{drifted} objects differ"),
+                prev.generation,
+                now,
+            ),
         ];
-        let managed = tp.unchanged + tp.ops.iter().filter(|o| !matches!(o, Op::Delete { .. })).count();
-        push(&tp.integration, json!({"managed": managed, "drifted": if tp.management == ManagementMode::Observe { drifted } else { 0 }, "failed": people_failed, "lastSyncTime": stamp}), conds, &prev);
+        let managed = tp.unchanged
+            + tp.ops
+                .iter()
+                .filter(|o| !matches!(o, Op::Delete { .. }))
+                .count();
+        push(
+            &tp.integration,
+            json!({"managed": managed, "drifted": if tp.management == ManagementMode::Observe { drifted } else { 0 }, "failed": people_failed, "lastSyncTime": stamp}),
+            conds,
+            &prev,
+        );
     }
 
     // The Tenant: counts and policy.
     let prev = previous(&view.object);
-    let tenant_violations: Vec<String> = violations.iter().filter(|v| v.object == view.object).map(|v| v.message.clone()).collect();
+    let tenant_violations: Vec<String> = violations
+        .iter()
+        .filter(|v| v.object == view.object)
+        .map(|v| v.message.clone())
+        .collect();
     let held: usize = plans.iter().map(|p| p.held.len()).sum();
-    let held_reasons: Vec<String> = plans.iter().filter_map(|p| p.held_reason.as_ref().map(|r| format!("{}: {r}", p.integration.name))).collect();
-    let not_ready: Vec<String> = plans.iter().filter(|p| matches!(p.baseline, Baseline::Empty { .. }) || outcomes.get(&p.integration).is_some_and(|o| o.aborted.is_some() || !o.failed.is_empty())).map(|p| p.integration.name.clone()).collect();
-    let observed_drift: usize = plans.iter().filter(|p| p.management == ManagementMode::Observe).map(|p| p.ops.len()).sum();
+    let held_reasons: Vec<String> = plans
+        .iter()
+        .filter_map(|p| {
+            p.held_reason
+                .as_ref()
+                .map(|r| format!("{}: {r}", p.integration.name))
+        })
+        .collect();
+    let not_ready: Vec<String> = plans
+        .iter()
+        .filter(|p| {
+            matches!(p.baseline, Baseline::Empty { .. })
+                || outcomes
+                    .get(&p.integration)
+                    .is_some_and(|o| o.aborted.is_some() || !o.failed.is_empty())
+        })
+        .map(|p| p.integration.name.clone())
+        .collect();
+    let observed_drift: usize = plans
+        .iter()
+        .filter(|p| p.management == ManagementMode::Observe)
+        .map(|p| p.ops.len())
+        .sum();
     let errors = errors_of(&view.object);
     let conds = vec![
-        condition(&prev.conditions, "Ready", not_ready.is_empty() && errors.is_empty(), if !errors.is_empty() { "InvalidSpec" } else if not_ready.is_empty() { "Synced" } else { "TargetsNotReady" }, &errors.iter().chain(&not_ready).cloned().collect::<Vec<_>>().join("; "), prev.generation, now),
-        condition(&prev.conditions, "PolicyViolation", !tenant_violations.is_empty(), if tenant_violations.is_empty() { "Compliant" } else { "Violated" }, &tenant_violations.join("; "), prev.generation, now),
-        condition(&prev.conditions, "DeletionsHeld", held > 0, if held > 0 { "ThresholdExceeded" } else { "None" }, &held_reasons.join("; "), prev.generation, now),
-        condition(&prev.conditions, "Drifted", observed_drift > 0, if observed_drift > 0 { "Observed" } else { "NoDrift" }, &format!("{observed_drift} differences in Observe mode"), prev.generation, now),
-        condition(&prev.conditions, "AttestationDue", view.counts.attestation_due + view.counts.attestation_overdue > 0, "Counted", &format!("{} due, {} overdue", view.counts.attestation_due, view.counts.attestation_overdue), prev.generation, now),
+        condition(
+            &prev.conditions,
+            "Ready",
+            not_ready.is_empty() && errors.is_empty(),
+            if !errors.is_empty() {
+                "InvalidSpec"
+            } else if not_ready.is_empty() {
+                "Synced"
+            } else {
+                "TargetsNotReady"
+            },
+            &errors
+                .iter()
+                .chain(&not_ready)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
+            prev.generation,
+            now,
+        ),
+        condition(
+            &prev.conditions,
+            "PolicyViolation",
+            !tenant_violations.is_empty(),
+            if tenant_violations.is_empty() {
+                "Compliant"
+            } else {
+                "Violated"
+            },
+            &tenant_violations.join("; "),
+            prev.generation,
+            now,
+        ),
+        condition(
+            &prev.conditions,
+            "DeletionsHeld",
+            held > 0,
+            if held > 0 {
+                "ThresholdExceeded"
+            } else {
+                "None"
+            },
+            &held_reasons.join("; "),
+            prev.generation,
+            now,
+        ),
+        condition(
+            &prev.conditions,
+            "Drifted",
+            observed_drift > 0,
+            if observed_drift > 0 {
+                "Observed"
+            } else {
+                "NoDrift"
+            },
+            &format!("{observed_drift} differences in Observe mode"),
+            prev.generation,
+            now,
+        ),
+        condition(
+            &prev.conditions,
+            "AttestationDue",
+            view.counts.attestation_due + view.counts.attestation_overdue > 0,
+            "Counted",
+            &format!(
+                "{} due, {} overdue",
+                view.counts.attestation_due, view.counts.attestation_overdue
+            ),
+            prev.generation,
+            now,
+        ),
     ];
-    push(&view.object, json!({"counts": view.counts, "lastSyncTime": stamp}), conds, &prev);
+    push(
+        &view.object,
+        json!({"counts": view.counts, "lastSyncTime": stamp}),
+        conds,
+        &prev,
+    );
     out
 }
 
@@ -220,10 +498,26 @@ mod tests {
         let t1: jiff::Timestamp = "2026-11-02T00:00:00Z".parse().unwrap();
         let first = condition(&[], "Ready", true, "Synced", "", Some(1), t0);
         assert!(flipped(&[], &first));
-        let same = condition(std::slice::from_ref(&first), "Ready", true, "Synced", "again", Some(2), t1);
+        let same = condition(
+            std::slice::from_ref(&first),
+            "Ready",
+            true,
+            "Synced",
+            "again",
+            Some(2),
+            t1,
+        );
         assert_eq!(same.last_transition_time, Time(t0));
         assert!(!flipped(std::slice::from_ref(&first), &same));
-        let flip = condition(std::slice::from_ref(&first), "Ready", false, "TargetFailed", "down", Some(2), t1);
+        let flip = condition(
+            std::slice::from_ref(&first),
+            "Ready",
+            false,
+            "TargetFailed",
+            "down",
+            Some(2),
+            t1,
+        );
         assert_eq!(flip.last_transition_time, Time(t1));
         assert!(flipped(std::slice::from_ref(&first), &flip));
     }

@@ -47,14 +47,23 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
     let mapping = match &req.mapping {
         None => MappingFile::default(),
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: cannot be read: {e}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("{}: cannot be read: {e}", p.display()))?;
             serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
         }
     };
-    let from = if req.from.is_empty() { vec![req.out.clone()] } else { req.from.clone() };
+    let from = if req.from.is_empty() {
+        vec![req.out.clone()]
+    } else {
+        req.from.clone()
+    };
     let loaded = load_paths(&from, "default");
     let tenant = find_tenant(&loaded, &req.tenant, req.namespace.as_deref())?;
-    let ns = tenant.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let ns = tenant
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
     let units: BTreeMap<&str, &crate::api::OrgUnit> = loaded
         .snapshot
         .org_units
@@ -64,17 +73,28 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
         .collect();
     let (tree, _) = build_tree(&ns, &req.tenant, &units, &BTreeSet::new());
     if tree.units.is_empty() {
-        return Err(format!("Tenant {ns}/{} has no OrgUnits in {}: import needs the unit tree", req.tenant, show(&from)));
+        return Err(format!(
+            "Tenant {ns}/{} has no OrgUnits in {}: import needs the unit tree",
+            req.tenant,
+            show(&from)
+        ));
     }
     let country = tenant
         .spec
         .country
         .as_deref()
         .and_then(Country::from_code)
-        .or_else(|| tenant.spec.identifiers.iter().find_map(|i| crate::validate::identifiers::scheme_country(i.scheme)));
+        .or_else(|| {
+            tenant
+                .spec
+                .identifiers
+                .iter()
+                .find_map(|i| crate::validate::identifiers::scheme_country(i.scheme))
+        });
 
     let table = table::read_table(&req.file, req.sheet.as_deref())?;
-    let fields = map_columns(&table.headers, &mapping).map_err(|e| format!("{}: {e}", req.file.display()))?;
+    let fields = map_columns(&table.headers, &mapping)
+        .map_err(|e| format!("{}: {e}", req.file.display()))?;
     let ctx = RowContext {
         tenant: &req.tenant,
         tree: &tree,
@@ -83,7 +103,11 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
         features: tenant.spec.features.clone(),
     };
     let (good, problems) = check_rows(&table, &fields, &ctx);
-    let mut outcome = ImportOutcome { rows: table.rows.len(), problems, ..Default::default() };
+    let mut outcome = ImportOutcome {
+        rows: table.rows.len(),
+        problems,
+        ..Default::default()
+    };
     if req.strict && !outcome.problems.is_empty() {
         return Ok(outcome);
     }
@@ -96,14 +120,20 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
         .filter(|g| g.spec.tenant == req.tenant && g.metadata.namespace.as_deref() == Some(&ns))
         .map(|g| (g.spec.person.email.to_lowercase(), g))
         .collect();
-    let mut taken: BTreeMap<String, String> =
-        existing.iter().map(|(email, g)| (g.metadata.name.clone().unwrap_or_default(), email.clone())).collect();
+    let mut taken: BTreeMap<String, String> = existing
+        .iter()
+        .map(|(email, g)| (g.metadata.name.clone().unwrap_or_default(), email.clone()))
+        .collect();
     let secret_name = format!("{}-national-ids", req.tenant);
     // An existing Secret of that name is updated where it is; otherwise one is written beside
     // the grants.
     let secret_file = loaded
         .snapshot
-        .origin(&crate::engine::ObjectRef::new(Kind::Secret, &ns, &secret_name))
+        .origin(&crate::engine::ObjectRef::new(
+            Kind::Secret,
+            &ns,
+            &secret_name,
+        ))
         .map(|o| PathBuf::from(o.rsplit_once(':').map_or(o.as_str(), |(f, _)| f)))
         .filter(|f| document_count(f) == 1)
         .unwrap_or_else(|| req.out.join(format!("{secret_name}.yaml")));
@@ -119,9 +149,14 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
             Some(g) => g.metadata.name.clone().unwrap_or_default(),
             None => unique_name(&p.email, &mut taken),
         };
-        let path = match previous.and_then(|_| loaded.snapshot.origin(&crate::engine::ObjectRef::new(Kind::UserGrant, &ns, &name))) {
+        let path = match previous.and_then(|_| {
+            loaded
+                .snapshot
+                .origin(&crate::engine::ObjectRef::new(Kind::UserGrant, &ns, &name))
+        }) {
             Some(origin) => {
-                let file = PathBuf::from(origin.rsplit_once(':').map_or(origin.as_str(), |(f, _)| f));
+                let file =
+                    PathBuf::from(origin.rsplit_once(':').map_or(origin.as_str(), |(f, _)| f));
                 if document_count(&file) != 1 {
                     outcome.problems.push(RowProblem {
                         row: p.row,
@@ -139,12 +174,19 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
         match p.national_id.clone() {
             Some(Some(id)) => {
                 secret.insert(name.clone(), id);
-                grant.spec.person.national_id_ref = Some(SecretKeyRef { secret_name: secret_name.clone(), key: name.clone() });
+                grant.spec.person.national_id_ref = Some(SecretKeyRef {
+                    secret_name: secret_name.clone(),
+                    key: name.clone(),
+                });
             }
             Some(None) => grant.spec.person.national_id_ref = None,
             None => {}
         }
-        let text = format!("# Imported by accord from {}; edit freely: a re-import keeps fields the roster does not carry.\n{}", file_name(&req.file), serde_yaml::to_string(&grant).map_err(|e| e.to_string())?);
+        let text = format!(
+            "# Imported by accord from {}; edit freely: a re-import keeps fields the roster does not carry.\n{}",
+            file_name(&req.file),
+            serde_yaml::to_string(&grant).map_err(|e| e.to_string())?
+        );
         match std::fs::read_to_string(&path) {
             Ok(old) if strip_comment(&old) == strip_comment(&text) => outcome.unchanged += 1,
             Ok(_) => {
@@ -169,8 +211,19 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
     if outcome.problems.is_empty() {
         let _ = std::fs::remove_file(&report);
     } else {
-        let lines: String = outcome.problems.iter().map(|p| format!("{}\n", describe(p))).collect();
-        std::fs::write(&report, format!("# Rows of {} that were not imported\n{lines}", file_name(&req.file))).map_err(|e| e.to_string())?;
+        let lines: String = outcome
+            .problems
+            .iter()
+            .map(|p| format!("{}\n", describe(p)))
+            .collect();
+        std::fs::write(
+            &report,
+            format!(
+                "# Rows of {} that were not imported\n{lines}",
+                file_name(&req.file)
+            ),
+        )
+        .map_err(|e| e.to_string())?;
         outcome.report = Some(report);
     }
     outcome.written = true;
@@ -181,43 +234,74 @@ pub fn describe(p: &RowProblem) -> String {
     if p.column.is_empty() {
         format!("row {}: {}: {}", p.row, p.value, p.reason)
     } else {
-        format!("row {}: column {:?}: {:?} {}", p.row, p.column, p.value, p.reason)
+        format!(
+            "row {}: column {:?}: {:?} {}",
+            p.row, p.column, p.value, p.reason
+        )
     }
 }
 
 fn show(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map_or_else(|| p.display().to_string(), |f| f.to_string_lossy().into_owned())
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    )
 }
 
 fn strip_comment(text: &str) -> &str {
-    text.split_once('\n').filter(|(first, _)| first.starts_with('#')).map_or(text, |(_, rest)| rest)
+    text.split_once('\n')
+        .filter(|(first, _)| first.starts_with('#'))
+        .map_or(text, |(_, rest)| rest)
 }
 
-fn find_tenant<'a>(loaded: &'a Loaded, name: &str, namespace: Option<&str>) -> Result<&'a Tenant, String> {
+fn find_tenant<'a>(
+    loaded: &'a Loaded,
+    name: &str,
+    namespace: Option<&str>,
+) -> Result<&'a Tenant, String> {
     let found: Vec<&Tenant> = loaded
         .snapshot
         .tenants
         .iter()
-        .filter(|t| t.metadata.name.as_deref() == Some(name) && namespace.is_none_or(|ns| t.metadata.namespace.as_deref() == Some(ns)))
+        .filter(|t| {
+            t.metadata.name.as_deref() == Some(name)
+                && namespace.is_none_or(|ns| t.metadata.namespace.as_deref() == Some(ns))
+        })
         .collect();
     match found.as_slice() {
         [t] => Ok(t),
-        [] => Err(format!("no Tenant {name:?} in the manifests given with --from")),
-        _ => Err(format!("Tenant {name:?} is in several namespaces; say which with --namespace")),
+        [] => Err(format!(
+            "no Tenant {name:?} in the manifests given with --from"
+        )),
+        _ => Err(format!(
+            "Tenant {name:?} is in several namespaces; say which with --namespace"
+        )),
     }
 }
 
 /// A resource name from the e-mail's local part, unique within the tenant.
 fn unique_name(email: &str, taken: &mut BTreeMap<String, String>) -> String {
-    let local = email.split('@').next().unwrap_or(email).replace(['.', '_', '+'], " ");
+    let local = email
+        .split('@')
+        .next()
+        .unwrap_or(email)
+        .replace(['.', '_', '+'], " ");
     let mut base = slug(&local);
     base.truncate(56);
     let base = base.trim_matches('-').to_string();
-    let base = if base.is_empty() { "person".to_string() } else { base };
+    let base = if base.is_empty() {
+        "person".to_string()
+    } else {
+        base
+    };
     let mut name = base.clone();
     let mut n = 2;
     while taken.get(&name).is_some_and(|e| e != email) {
@@ -229,21 +313,31 @@ fn unique_name(email: &str, taken: &mut BTreeMap<String, String>) -> String {
 }
 
 /// The grant as it should be: the roster's fields over what was there before.
-fn merge(previous: Option<&UserGrant>, p: &PersonRow, name: &str, ns: &str, tenant: &str, country: Option<Country>, mapping: &MappingFile) -> UserGrant {
-    let mut spec = previous.map(|g| g.spec.clone()).unwrap_or_else(|| UserGrantSpec {
-        tenant: tenant.to_string(),
-        person: Person::default(),
-        unit: String::new(),
-        roles: mapping.defaults.roles.clone(),
-        groups: mapping.defaults.groups.clone(),
-        features: mapping.defaults.features.clone(),
-        scopes: vec![],
-        valid_from: None,
-        valid_until: None,
-        suspended: false,
-        shared: false,
-        attestation: None,
-    });
+fn merge(
+    previous: Option<&UserGrant>,
+    p: &PersonRow,
+    name: &str,
+    ns: &str,
+    tenant: &str,
+    country: Option<Country>,
+    mapping: &MappingFile,
+) -> UserGrant {
+    let mut spec = previous
+        .map(|g| g.spec.clone())
+        .unwrap_or_else(|| UserGrantSpec {
+            tenant: tenant.to_string(),
+            person: Person::default(),
+            unit: String::new(),
+            roles: mapping.defaults.roles.clone(),
+            groups: mapping.defaults.groups.clone(),
+            features: mapping.defaults.features.clone(),
+            scopes: vec![],
+            valid_from: None,
+            valid_until: None,
+            suspended: false,
+            shared: false,
+            attestation: None,
+        });
     let person = &mut spec.person;
     person.given_name = p.given_name.clone();
     person.family_name = p.family_name.clone();
@@ -277,7 +371,9 @@ fn merge(previous: Option<&UserGrant>, p: &PersonRow, name: &str, ns: &str, tena
     carry!(p.features, spec.features);
     carry!(p.valid_from, spec.valid_from);
     carry!(p.valid_until, spec.valid_until);
-    let mut g = previous.cloned().unwrap_or_else(|| UserGrant::new(name, spec.clone()));
+    let mut g = previous
+        .cloned()
+        .unwrap_or_else(|| UserGrant::new(name, spec.clone()));
     g.spec = spec;
     g.metadata = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
         name: Some(name.to_string()),
@@ -295,20 +391,34 @@ fn document_count(file: &Path) -> usize {
 }
 
 fn read_secret_data(path: &Path) -> BTreeMap<String, String> {
-    let Ok(text) = std::fs::read_to_string(path) else { return BTreeMap::new() };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return BTreeMap::new();
+    };
     let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_default();
     v.get("stringData")
         .and_then(|d| d.as_mapping())
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
-fn write_secret(path: &Path, name: &str, ns: &str, data: &BTreeMap<String, String>) -> Result<(), String> {
+fn write_secret(
+    path: &Path,
+    name: &str,
+    ns: &str,
+    data: &BTreeMap<String, String>,
+) -> Result<(), String> {
     let mut text = format!(
         "# National identity numbers written by accord import. Keep this file out of Git (it is in\n# .gitignore): seal it or load it into the cluster's secret store.\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\ntype: Opaque\nstringData:\n"
     );
     for (k, v) in data {
-        text.push_str(&format!("  {k}: {}\n", serde_json::to_string(v).map_err(|e| e.to_string())?));
+        text.push_str(&format!(
+            "  {k}: {}\n",
+            serde_json::to_string(v).map_err(|e| e.to_string())?
+        ));
     }
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -57,7 +57,12 @@ pub struct RowContext<'a> {
 pub fn is_formula(cell: &str) -> bool {
     let t = cell.trim_start_matches(' ');
     let mut chars = t.chars();
-    let phone_like = |rest: &str| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || " ()-./".contains(c));
+    let phone_like = |rest: &str| {
+        !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_digit() || " ()-./".contains(c))
+    };
     match chars.next() {
         Some('=') | Some('@') | Some('\t') | Some('\r') => true,
         Some('+') => !phone_like(chars.as_str()),
@@ -70,7 +75,9 @@ pub fn is_formula(cell: &str) -> bool {
 pub fn parse_date(s: &str) -> Result<Date, String> {
     let s = s.trim();
     let (y, m, d) = if let Some((d, rest)) = s.split_once('.') {
-        let (m, y) = rest.split_once('.').ok_or("is not a date (use 2027-12-31 or 31.12.2027)")?;
+        let (m, y) = rest
+            .split_once('.')
+            .ok_or("is not a date (use 2027-12-31 or 31.12.2027)")?;
         (y, m, d)
     } else {
         let mut it = s.splitn(3, '-');
@@ -79,16 +86,25 @@ pub fn parse_date(s: &str) -> Result<Date, String> {
             _ => return Err("is not a date (use 2027-12-31 or 31.12.2027)".into()),
         }
     };
-    let num = |v: &str| v.trim().parse::<i32>().map_err(|_| "is not a date (use 2027-12-31 or 31.12.2027)".to_string());
+    let num = |v: &str| {
+        v.trim()
+            .parse::<i32>()
+            .map_err(|_| "is not a date (use 2027-12-31 or 31.12.2027)".to_string())
+    };
     let (y, m, d) = (num(y)?, num(m)?, num(d)?);
     if !(1900..=2200).contains(&y) {
         return Err("has a year out of range".into());
     }
-    Date::new(y as i16, m.clamp(0, 99) as i8, d.clamp(0, 99) as i8).map_err(|_| format!("is a date that does not exist ({d:02}.{m:02}.{y})"))
+    Date::new(y as i16, m.clamp(0, 99) as i8, d.clamp(0, 99) as i8)
+        .map_err(|_| format!("is a date that does not exist ({d:02}.{m:02}.{y})"))
 }
 
 fn list(cell: &str) -> Vec<String> {
-    let mut v: Vec<String> = cell.split([',', ';', '\n']).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let mut v: Vec<String> = cell
+        .split([',', ';', '\n'])
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     v.sort();
     v.dedup();
     v
@@ -100,10 +116,18 @@ fn opt(cell: &str) -> Option<String> {
 }
 
 pub fn mask(field: Field, value: &str) -> String {
-    if field.is_sensitive() && !value.trim().is_empty() { "(hidden)".into() } else { value.to_string() }
+    if field.is_sensitive() && !value.trim().is_empty() {
+        "(hidden)".into()
+    } else {
+        value.to_string()
+    }
 }
 
-pub fn check_rows(table: &Table, fields: &[Field], ctx: &RowContext) -> (Vec<PersonRow>, Vec<RowProblem>) {
+pub fn check_rows(
+    table: &Table,
+    fields: &[Field],
+    ctx: &RowContext,
+) -> (Vec<PersonRow>, Vec<RowProblem>) {
     let mut good = Vec::new();
     let mut problems = Vec::new();
     let mut emails: BTreeMap<String, usize> = BTreeMap::new();
@@ -114,16 +138,26 @@ pub fn check_rows(table: &Table, fields: &[Field], ctx: &RowContext) -> (Vec<Per
             let field = fields.get(col).copied().unwrap_or(Field::Ignore);
             problems.push(RowProblem {
                 row: *row,
-                column: table.headers.get(col).cloned().unwrap_or_else(|| format!("column {}", col + 1)),
+                column: table
+                    .headers
+                    .get(col)
+                    .cloned()
+                    .unwrap_or_else(|| format!("column {}", col + 1)),
                 value: mask(field, cells.get(col).map(String::as_str).unwrap_or("")),
                 reason,
             });
         };
-        let mut p = PersonRow { row: *row, ..Default::default() };
+        let mut p = PersonRow {
+            row: *row,
+            ..Default::default()
+        };
         for (col, field) in fields.iter().enumerate() {
             let cell = cells.get(col).map(String::as_str).unwrap_or("");
             if is_formula(cell) {
-                bad(col, "is a spreadsheet formula; rosters must hold values".into());
+                bad(
+                    col,
+                    "is a spreadsheet formula; rosters must hold values".into(),
+                );
                 continue;
             }
             let value = cell.trim();
@@ -142,7 +176,10 @@ pub fn check_rows(table: &Table, fields: &[Field], ctx: &RowContext) -> (Vec<Per
                     if let Err(e) = validate_email(&email) {
                         bad(col, e);
                     } else if let Some(first) = emails.get(&email) {
-                        bad(col, format!("duplicate person: the same e-mail as row {first}"));
+                        bad(
+                            col,
+                            format!("duplicate person: the same e-mail as row {first}"),
+                        );
                     } else {
                         p.email = email;
                     }
@@ -151,22 +188,45 @@ pub fn check_rows(table: &Table, fields: &[Field], ctx: &RowContext) -> (Vec<Per
                     "" => p.phone = Some(None),
                     v => match normalise_phone(v, ctx.country) {
                         Ok(n) => p.phone = Some(Some(n)),
-                        Err(e) => bad(col, format!("is not a phone number that can be written in E.164: it {e}")),
+                        Err(e) => bad(
+                            col,
+                            format!("is not a phone number that can be written in E.164: it {e}"),
+                        ),
                     },
                 },
                 Field::Unit => match ctx.tree.find(value) {
                     Some(u) => p.unit = u.name.clone(),
                     None if value.is_empty() => bad(col, "is empty".into()),
-                    None => bad(col, format!("is no unit of tenant {} (write the display path, e.g. {}, or an OrgUnit's name)", ctx.tenant, ctx.tree.units.values().find(|u| u.depth == 1).map_or("root/unit".to_string(), |u| u.path.clone()))),
+                    None => bad(
+                        col,
+                        format!(
+                            "is no unit of tenant {} (write the display path, e.g. {}, or an OrgUnit's name)",
+                            ctx.tenant,
+                            ctx.tree
+                                .units
+                                .values()
+                                .find(|u| u.depth == 1)
+                                .map_or("root/unit".to_string(), |u| u.path.clone())
+                        ),
+                    ),
                 },
                 Field::NationalId => match (value, ctx.country) {
                     ("", _) => p.national_id = Some(None),
-                    (_, None) => bad(col, "cannot be checked: the Tenant has no country (spec.country)".into()),
+                    (_, None) => bad(
+                        col,
+                        "cannot be checked: the Tenant has no country (spec.country)".into(),
+                    ),
                     (v, Some(c)) => match validate_national_id(c, v) {
                         Err(e) => bad(col, format!("is not a valid {}: {e}", c.id_name())),
                         Ok(()) => {
                             if let Some(first) = ids.get(v) {
-                                bad(col, format!("duplicate person: the same {} as row {first}", c.id_name()));
+                                bad(
+                                    col,
+                                    format!(
+                                        "duplicate person: the same {} as row {first}",
+                                        c.id_name()
+                                    ),
+                                );
                             } else {
                                 p.national_id = Some(Some(v.to_string()));
                             }
@@ -174,7 +234,11 @@ pub fn check_rows(table: &Table, fields: &[Field], ctx: &RowContext) -> (Vec<Per
                     },
                 },
                 Field::ValidFrom | Field::ValidUntil => {
-                    let parsed = if value.is_empty() { Ok(None) } else { parse_date(value).map(Some) };
+                    let parsed = if value.is_empty() {
+                        Ok(None)
+                    } else {
+                        parse_date(value).map(Some)
+                    };
                     match parsed {
                         Ok(d) if *field == Field::ValidFrom => p.valid_from = Some(d),
                         Ok(d) => p.valid_until = Some(d),
@@ -183,10 +247,18 @@ pub fn check_rows(table: &Table, fields: &[Field], ctx: &RowContext) -> (Vec<Per
                 }
                 Field::Roles | Field::Features => {
                     let items = list(value);
-                    let declared = if *field == Field::Roles { &ctx.roles } else { &ctx.features };
-                    let unknown: Vec<&String> = items.iter().filter(|i| !declared.contains(i)).collect();
+                    let declared = if *field == Field::Roles {
+                        &ctx.roles
+                    } else {
+                        &ctx.features
+                    };
+                    let unknown: Vec<&String> =
+                        items.iter().filter(|i| !declared.contains(i)).collect();
                     if !unknown.is_empty() {
-                        bad(col, format!("{unknown:?} not declared on Tenant {}", ctx.tenant));
+                        bad(
+                            col,
+                            format!("{unknown:?} not declared on Tenant {}", ctx.tenant),
+                        );
                     } else if *field == Field::Roles {
                         p.roles = Some(items);
                     } else {
@@ -234,9 +306,19 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(parse_date("2027-12-31").unwrap(), jiff::civil::date(2027, 12, 31));
-        assert_eq!(parse_date("1.2.2027").unwrap(), jiff::civil::date(2027, 2, 1));
-        assert!(parse_date("31.02.2027").unwrap_err().contains("does not exist"));
+        assert_eq!(
+            parse_date("2027-12-31").unwrap(),
+            jiff::civil::date(2027, 12, 31)
+        );
+        assert_eq!(
+            parse_date("1.2.2027").unwrap(),
+            jiff::civil::date(2027, 2, 1)
+        );
+        assert!(
+            parse_date("31.02.2027")
+                .unwrap_err()
+                .contains("does not exist")
+        );
         assert!(parse_date("soon").is_err());
     }
 }

@@ -11,11 +11,16 @@ pub struct Table {
 }
 
 pub fn read_table(path: &Path, sheet: Option<&str>) -> Result<Table, String> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "xlsx" | "xlsm" | "xls" | "ods" => read_workbook(path, sheet),
         _ => {
-            let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
+            let bytes = std::fs::read(path)
+                .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
             read_csv(&bytes).map_err(|e| format!("{}: {e}", path.display()))
         }
     }
@@ -33,8 +38,9 @@ pub fn decode(bytes: &[u8]) -> String {
 
 fn windows_1252(b: u8) -> char {
     const HIGH: [char; 32] = [
-        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™',
-        'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
+        '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
+        'ž', 'Ÿ',
     ];
     match b {
         0x80..=0x9f => HIGH[(b - 0x80) as usize],
@@ -45,12 +51,19 @@ fn windows_1252(b: u8) -> char {
 /// The delimiter is the one of `;`, `,` and tab that splits the header line most.
 fn delimiter(text: &str) -> u8 {
     let header = text.lines().next().unwrap_or("");
-    [b';', b',', b'\t'].into_iter().max_by_key(|d| header.bytes().filter(|b| b == d).count()).unwrap_or(b',')
+    [b';', b',', b'\t']
+        .into_iter()
+        .max_by_key(|d| header.bytes().filter(|b| b == d).count())
+        .unwrap_or(b',')
 }
 
 pub fn read_csv(bytes: &[u8]) -> Result<Table, String> {
     let text = decode(bytes);
-    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter(&text)).has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter(&text))
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut table = Table::default();
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| format!("row {}: {e}", i + 1))?;
@@ -71,13 +84,29 @@ pub fn read_csv(bytes: &[u8]) -> Result<Table, String> {
 
 fn read_workbook(path: &Path, sheet: Option<&str>) -> Result<Table, String> {
     use calamine::{Data, Reader, open_workbook_auto};
-    let mut wb = open_workbook_auto(path).map_err(|e| format!("{}: cannot be read as a workbook: {e}", path.display()))?;
+    let mut wb = open_workbook_auto(path)
+        .map_err(|e| format!("{}: cannot be read as a workbook: {e}", path.display()))?;
     let names = wb.sheet_names();
     let name = match sheet {
-        Some(s) => names.iter().find(|n| n.eq_ignore_ascii_case(s)).cloned().ok_or_else(|| format!("{}: has no sheet {s:?} (sheets: {})", path.display(), names.join(", ")))?,
-        None => names.first().cloned().ok_or_else(|| format!("{}: has no sheets", path.display()))?,
+        Some(s) => names
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(s))
+            .cloned()
+            .ok_or_else(|| {
+                format!(
+                    "{}: has no sheet {s:?} (sheets: {})",
+                    path.display(),
+                    names.join(", ")
+                )
+            })?,
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| format!("{}: has no sheets", path.display()))?,
     };
-    let range = wb.worksheet_range(&name).map_err(|e| format!("{}: sheet {name}: {e}", path.display()))?;
+    let range = wb
+        .worksheet_range(&name)
+        .map_err(|e| format!("{}: sheet {name}: {e}", path.display()))?;
     // Formulas are kept apart from values; a formula cell is shown as `=FORMULA` so that the
     // check for formulas sees it.
     let formulas = wb.worksheet_formula(&name).ok();
@@ -89,7 +118,11 @@ fn read_workbook(path: &Path, sheet: Option<&str>) -> Result<Table, String> {
             .enumerate()
             .map(|(c, cell)| {
                 let abs = (row0 + r as u32, col0 + c as u32);
-                if let Some(f) = formulas.as_ref().and_then(|f| f.get_value(abs)).filter(|f| !f.is_empty()) {
+                if let Some(f) = formulas
+                    .as_ref()
+                    .and_then(|f| f.get_value(abs))
+                    .filter(|f| !f.is_empty())
+                {
                     return format!("={f}");
                 }
                 match cell {
@@ -130,7 +163,10 @@ mod tests {
     fn detects_delimiter_bom_and_windows_1252() {
         let t = read_csv(b"\xEF\xBB\xBFEtunimi;Sukunimi\nAnna;Virtanen\n").unwrap();
         assert_eq!(t.headers, vec!["Etunimi", "Sukunimi"]);
-        assert_eq!(t.rows, vec![(2, vec!["Anna".to_string(), "Virtanen".to_string()])]);
+        assert_eq!(
+            t.rows,
+            vec![(2, vec!["Anna".to_string(), "Virtanen".to_string()])]
+        );
         let t = read_csv(b"F\xf6rnamn,Efternamn\n\xc5sa,Str\xf6m\n").unwrap();
         assert_eq!(t.headers[0], "Förnamn");
         assert_eq!(t.rows[0].1, vec!["Åsa", "Ström"]);
@@ -140,7 +176,10 @@ mod tests {
     fn quoted_fields_with_newlines_keep_row_numbers() {
         let t = read_csv(b"a,b\n\"line one\nline two\",x\nnext,y\n").unwrap();
         assert_eq!(t.rows[0].1[0], "line one\nline two");
-        assert_eq!(t.rows[1].0, 3, "a spreadsheet shows the two-line field in one row, so the next is row 3");
+        assert_eq!(
+            t.rows[1].0, 3,
+            "a spreadsheet shows the two-line field in one row, so the next is row 3"
+        );
         assert_eq!(excel_date(46023.0), "2026-01-01");
     }
 }

@@ -46,14 +46,51 @@ impl Default for Metrics {
         let writes = Family::<IntegrationLabel, Counter>::default();
         let target_errors = Family::<ErrorLabel, Counter>::default();
         let leader = Gauge::default();
-        registry.register("reconciles", "Tenant reconciles by result", reconciles.clone());
-        registry.register("reconcile_duration_seconds", "Time to reconcile one tenant", duration.clone());
-        registry.register("drifted_objects", "Objects that differ from the manifests (Observe mode)", drifted.clone());
-        registry.register("held_deletions", "Deletions held by the tenant's deletion threshold", held.clone());
-        registry.register("target_writes", "Write requests sent to targets", writes.clone());
-        registry.register("target_errors", "Target errors by kind", target_errors.clone());
-        registry.register("is_leader", "1 while this replica holds the lease", leader.clone());
-        Self { registry, reconciles, duration, drifted, held, writes, target_errors, leader }
+        registry.register(
+            "reconciles",
+            "Tenant reconciles by result",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time to reconcile one tenant",
+            duration.clone(),
+        );
+        registry.register(
+            "drifted_objects",
+            "Objects that differ from the manifests (Observe mode)",
+            drifted.clone(),
+        );
+        registry.register(
+            "held_deletions",
+            "Deletions held by the tenant's deletion threshold",
+            held.clone(),
+        );
+        registry.register(
+            "target_writes",
+            "Write requests sent to targets",
+            writes.clone(),
+        );
+        registry.register(
+            "target_errors",
+            "Target errors by kind",
+            target_errors.clone(),
+        );
+        registry.register(
+            "is_leader",
+            "1 while this replica holds the lease",
+            leader.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            duration,
+            drifted,
+            held,
+            writes,
+            target_errors,
+            leader,
+        }
     }
 }
 

@@ -59,7 +59,14 @@ pub struct OperatorArgs {
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
-    crate::validate::parse_duration(s).map(Duration::from_secs).or_else(|e| s.strip_suffix("ms").and_then(|m| m.parse().ok()).map(Duration::from_millis).ok_or(e))
+    crate::validate::parse_duration(s)
+        .map(Duration::from_secs)
+        .or_else(|e| {
+            s.strip_suffix("ms")
+                .and_then(|m| m.parse().ok())
+                .map(Duration::from_millis)
+                .ok_or(e)
+        })
 }
 
 /// (namespace, tenant)
@@ -88,10 +95,16 @@ impl Context {
 pub fn run(args: OperatorArgs) -> i32 {
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn,hyper=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,kube=warn,hyper=warn".into()),
+        )
         .try_init();
     crate::targets::http::crypto_provider();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
     match runtime.block_on(operate(args)) {
         Ok(()) => 0,
         Err(e) => {
@@ -102,17 +115,33 @@ pub fn run(args: OperatorArgs) -> i32 {
 }
 
 fn tenant_of(ns: Option<&String>, tenant: &str) -> TenantKey {
-    (ns.cloned().unwrap_or_else(|| "default".into()), tenant.to_string())
+    (
+        ns.cloned().unwrap_or_else(|| "default".into()),
+        tenant.to_string(),
+    )
 }
 
 /// Watches one kind into a store; every change names the tenants it touches.
-fn watch<K, F>(api: Api<K>, dirty: mpsc::UnboundedSender<TenantKey>, keys: F) -> (Store<K>, impl std::future::Future<Output = ()>)
+fn watch<K, F>(
+    api: Api<K>,
+    dirty: mpsc::UnboundedSender<TenantKey>,
+    keys: F,
+) -> (Store<K>, impl std::future::Future<Output = ()>)
 where
-    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
     F: Fn(&K) -> Vec<TenantKey> + Send + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default()).default_backoff().reflect(writer).touched_objects();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
     let task = async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
@@ -129,7 +158,10 @@ where
     (reader, task)
 }
 
-fn api<K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>>(client: &Client, ns: Option<&str>) -> Api<K> {
+fn api<K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>>(
+    client: &Client,
+    ns: Option<&str>,
+) -> Api<K> {
     match ns {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
@@ -137,28 +169,80 @@ fn api<K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()
 }
 
 async fn operate(args: OperatorArgs) -> Result<(), String> {
-    let client = Client::try_default().await.map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
-    let namespace = if args.all_namespaces { None } else { Some(args.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string())) };
+    let client = Client::try_default()
+        .await
+        .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
+    let namespace = if args.all_namespaces {
+        None
+    } else {
+        Some(
+            args.namespace
+                .clone()
+                .unwrap_or_else(|| client.default_namespace().to_string()),
+        )
+    };
     let ns = namespace.as_deref();
-    let identity = args.identity.clone().unwrap_or_else(|| std::env::var("HOSTNAME").unwrap_or_else(|_| format!("accord-{}", std::process::id())));
-    tracing::info!(namespace = ns.unwrap_or("*"), identity, "accord operator starting");
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        std::env::var("HOSTNAME").unwrap_or_else(|_| format!("accord-{}", std::process::id()))
+    });
+    tracing::info!(
+        namespace = ns.unwrap_or("*"),
+        identity,
+        "accord operator starting"
+    );
 
     let (dirty_tx, mut dirty_rx) = mpsc::unbounded_channel::<TenantKey>();
-    let (tenants, t1) = watch(api::<Tenant>(&client, ns), dirty_tx.clone(), |t: &Tenant| vec![tenant_of(t.metadata.namespace.as_ref(), t.metadata.name.as_deref().unwrap_or(""))]);
-    let (units, t2) = watch(api::<OrgUnit>(&client, ns), dirty_tx.clone(), |u: &OrgUnit| vec![tenant_of(u.metadata.namespace.as_ref(), &u.spec.tenant)]);
-    let (grants, t3) = watch(api::<UserGrant>(&client, ns), dirty_tx.clone(), |g: &UserGrant| vec![tenant_of(g.metadata.namespace.as_ref(), &g.spec.tenant)]);
-    let (integrations, t4) = watch(api::<Integration>(&client, ns), dirty_tx.clone(), |i: &Integration| vec![tenant_of(i.metadata.namespace.as_ref(), &i.spec.tenant)]);
+    let (tenants, t1) = watch(
+        api::<Tenant>(&client, ns),
+        dirty_tx.clone(),
+        |t: &Tenant| {
+            vec![tenant_of(
+                t.metadata.namespace.as_ref(),
+                t.metadata.name.as_deref().unwrap_or(""),
+            )]
+        },
+    );
+    let (units, t2) = watch(
+        api::<OrgUnit>(&client, ns),
+        dirty_tx.clone(),
+        |u: &OrgUnit| vec![tenant_of(u.metadata.namespace.as_ref(), &u.spec.tenant)],
+    );
+    let (grants, t3) = watch(
+        api::<UserGrant>(&client, ns),
+        dirty_tx.clone(),
+        |g: &UserGrant| vec![tenant_of(g.metadata.namespace.as_ref(), &g.spec.tenant)],
+    );
+    let (integrations, t4) = watch(
+        api::<Integration>(&client, ns),
+        dirty_tx.clone(),
+        |i: &Integration| vec![tenant_of(i.metadata.namespace.as_ref(), &i.spec.tenant)],
+    );
     // A Secret may hold any tenant's credentials or identity numbers: its namespace's tenants.
     let tenants_for_secrets = tenants.clone();
-    let (secrets, t5) = watch(api::<Secret>(&client, ns), dirty_tx.clone(), move |s: &Secret| {
-        tenants_for_secrets
-            .state()
-            .iter()
-            .filter(|t| t.metadata.namespace == s.metadata.namespace)
-            .map(|t| tenant_of(t.metadata.namespace.as_ref(), t.metadata.name.as_deref().unwrap_or("")))
-            .collect()
-    });
-    for t in [tokio::spawn(t1), tokio::spawn(t2), tokio::spawn(t3), tokio::spawn(t4), tokio::spawn(t5)] {
+    let (secrets, t5) = watch(
+        api::<Secret>(&client, ns),
+        dirty_tx.clone(),
+        move |s: &Secret| {
+            tenants_for_secrets
+                .state()
+                .iter()
+                .filter(|t| t.metadata.namespace == s.metadata.namespace)
+                .map(|t| {
+                    tenant_of(
+                        t.metadata.namespace.as_ref(),
+                        t.metadata.name.as_deref().unwrap_or(""),
+                    )
+                })
+                .collect()
+        },
+    );
+    for t in [
+        tokio::spawn(t1),
+        tokio::spawn(t2),
+        tokio::spawn(t3),
+        tokio::spawn(t4),
+        tokio::spawn(t5),
+    ] {
         drop(t);
     }
 
@@ -180,7 +264,10 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
         let (rx, handle) = manager.watch().await;
         (rx, Some(handle))
     };
-    let reporter = kube::runtime::events::Reporter { controller: "accord-operator".into(), instance: Some(identity.clone()) };
+    let reporter = kube::runtime::events::Reporter {
+        controller: "accord-operator".into(),
+        instance: Some(identity.clone()),
+    };
     let ctx = Arc::new(Context {
         recorder: kube::runtime::events::Recorder::new(client.clone(), reporter),
         client,
@@ -195,7 +282,16 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
     });
 
     let server = tokio::spawn(serve(args.listen.clone(), ctx.clone()));
-    for (name, store) in [("tenants", ctx.tenants.wait_until_ready().await.is_ok()), ("orgunits", ctx.units.wait_until_ready().await.is_ok()), ("usergrants", ctx.grants.wait_until_ready().await.is_ok()), ("integrations", ctx.integrations.wait_until_ready().await.is_ok()), ("secrets", ctx.secrets.wait_until_ready().await.is_ok())] {
+    for (name, store) in [
+        ("tenants", ctx.tenants.wait_until_ready().await.is_ok()),
+        ("orgunits", ctx.units.wait_until_ready().await.is_ok()),
+        ("usergrants", ctx.grants.wait_until_ready().await.is_ok()),
+        (
+            "integrations",
+            ctx.integrations.wait_until_ready().await.is_ok(),
+        ),
+        ("secrets", ctx.secrets.wait_until_ready().await.is_ok()),
+    ] {
         if !store {
             return Err(format!("the {name} watch never became ready"));
         }
@@ -213,7 +309,13 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     for t in ctx.tenants.state() {
-        pending.insert(tenant_of(t.metadata.namespace.as_ref(), t.metadata.name.as_deref().unwrap_or("")), (Instant::now(), Instant::now()));
+        pending.insert(
+            tenant_of(
+                t.metadata.namespace.as_ref(),
+                t.metadata.name.as_deref().unwrap_or(""),
+            ),
+            (Instant::now(), Instant::now()),
+        );
     }
     loop {
         tokio::select! {
@@ -289,7 +391,8 @@ fn rand_u32() -> u32 {
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
@@ -307,14 +410,29 @@ async fn serve(listen: String, ctx: Arc<Context>) {
             get(move || {
                 let ready = ready.clone();
                 async move {
-                    if ready.ready.load(Ordering::SeqCst) { (axum::http::StatusCode::OK, "ready") } else { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "starting") }
+                    if ready.ready.load(Ordering::SeqCst) {
+                        (axum::http::StatusCode::OK, "ready")
+                    } else {
+                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "starting")
+                    }
                 }
             }),
         )
-        .route("/metrics", get(move || {
-            let metrics = metrics.clone();
-            async move { ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.metrics.encode()) }
-        }));
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(
+                            "content-type",
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        metrics.metrics.encode(),
+                    )
+                }
+            }),
+        );
     match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => {
             let _ = axum::serve(l, app).await;

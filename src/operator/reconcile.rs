@@ -34,7 +34,11 @@ pub fn sync_interval(ctx: &Context, key: &TenantKey) -> Duration {
 }
 
 fn in_ns<K: Resource + Clone>(items: Vec<Arc<K>>, ns: &str) -> Vec<K> {
-    items.into_iter().filter(|o| o.meta().namespace.as_deref() == Some(ns)).map(|o| (*o).clone()).collect()
+    items
+        .into_iter()
+        .filter(|o| o.meta().namespace.as_deref() == Some(ns))
+        .map(|o| (*o).clone())
+        .collect()
 }
 
 /// One tenant as compile sees it (its namespace's Secrets included); UserGrants being deleted
@@ -42,8 +46,10 @@ fn in_ns<K: Resource + Clone>(items: Vec<Arc<K>>, ns: &str) -> Vec<K> {
 /// Integrations being deleted.
 fn snapshot(ctx: &Context, ns: &str, tenant: &str) -> (Snapshot, Vec<UserGrant>, Vec<Integration>) {
     let mine = |t: &str| t == tenant;
-    let (deleting, grants): (Vec<UserGrant>, Vec<UserGrant>) =
-        in_ns(ctx.grants.state(), ns).into_iter().filter(|g| mine(&g.spec.tenant)).partition(|g| g.metadata.deletion_timestamp.is_some());
+    let (deleting, grants): (Vec<UserGrant>, Vec<UserGrant>) = in_ns(ctx.grants.state(), ns)
+        .into_iter()
+        .filter(|g| mine(&g.spec.tenant))
+        .partition(|g| g.metadata.deletion_timestamp.is_some());
     let mut secrets = BTreeMap::new();
     for s in in_ns(ctx.secrets.state(), ns) {
         let mut data = BTreeMap::new();
@@ -53,12 +59,21 @@ fn snapshot(ctx: &Context, ns: &str, tenant: &str) -> (Snapshot, Vec<UserGrant>,
             }
         }
         data.extend(s.string_data.unwrap_or_default());
-        secrets.insert((ns.to_string(), s.metadata.name.unwrap_or_default()), SecretData(data));
+        secrets.insert(
+            (ns.to_string(), s.metadata.name.unwrap_or_default()),
+            SecretData(data),
+        );
     }
     let (gone, integrations): (Vec<Integration>, Vec<Integration>) =
-        in_ns(ctx.integrations.state(), ns).into_iter().filter(|i| mine(&i.spec.tenant)).partition(|i| i.metadata.deletion_timestamp.is_some());
+        in_ns(ctx.integrations.state(), ns)
+            .into_iter()
+            .filter(|i| mine(&i.spec.tenant))
+            .partition(|i| i.metadata.deletion_timestamp.is_some());
     let snap = Snapshot {
-        tenants: in_ns(ctx.tenants.state(), ns).into_iter().filter(|t| t.metadata.name.as_deref() == Some(tenant)).collect(),
+        tenants: in_ns(ctx.tenants.state(), ns)
+            .into_iter()
+            .filter(|t| t.metadata.name.as_deref() == Some(tenant))
+            .collect(),
         // Units of other tenants stay: compile names them when a parent crosses tenants.
         org_units: in_ns(ctx.units.state(), ns),
         user_grants: grants,
@@ -82,17 +97,32 @@ fn resource(kind: Kind) -> ApiResource {
 
 /// The status and generation a resource has now, from the stores.
 fn current(ctx: &Context, r: &ObjectRef) -> Option<(Value, Option<i64>, kube::api::ObjectMeta)> {
-    fn find<K: Resource + Clone + serde::Serialize>(items: Vec<Arc<K>>, r: &ObjectRef, status: impl Fn(&K) -> Value) -> Option<(Value, Option<i64>, kube::api::ObjectMeta)> {
+    fn find<K: Resource + Clone + serde::Serialize>(
+        items: Vec<Arc<K>>,
+        r: &ObjectRef,
+        status: impl Fn(&K) -> Value,
+    ) -> Option<(Value, Option<i64>, kube::api::ObjectMeta)> {
         items
             .into_iter()
-            .find(|o| o.meta().name.as_deref() == Some(&r.name) && o.meta().namespace.as_deref() == Some(&r.namespace))
+            .find(|o| {
+                o.meta().name.as_deref() == Some(&r.name)
+                    && o.meta().namespace.as_deref() == Some(&r.namespace)
+            })
             .map(|o| (status(&o), o.meta().generation, o.meta().clone()))
     }
     match r.kind {
-        Kind::Tenant => find(ctx.tenants.state(), r, |o| serde_json::to_value(&o.status).unwrap_or_default()),
-        Kind::OrgUnit => find(ctx.units.state(), r, |o| serde_json::to_value(&o.status).unwrap_or_default()),
-        Kind::UserGrant => find(ctx.grants.state(), r, |o| serde_json::to_value(&o.status).unwrap_or_default()),
-        Kind::Integration => find(ctx.integrations.state(), r, |o| serde_json::to_value(&o.status).unwrap_or_default()),
+        Kind::Tenant => find(ctx.tenants.state(), r, |o| {
+            serde_json::to_value(&o.status).unwrap_or_default()
+        }),
+        Kind::OrgUnit => find(ctx.units.state(), r, |o| {
+            serde_json::to_value(&o.status).unwrap_or_default()
+        }),
+        Kind::UserGrant => find(ctx.grants.state(), r, |o| {
+            serde_json::to_value(&o.status).unwrap_or_default()
+        }),
+        Kind::Integration => find(ctx.integrations.state(), r, |o| {
+            serde_json::to_value(&o.status).unwrap_or_default()
+        }),
         Kind::Secret => None,
     }
 }
@@ -100,7 +130,12 @@ fn current(ctx: &Context, r: &ObjectRef) -> Option<(Value, Option<i64>, kube::ap
 /// Status without the fields that change on every sync, for "did anything change".
 fn comparable(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.iter().filter(|(k, _)| k.as_str() != "lastSyncTime" && k.as_str() != "lastTransitionTime").map(|(k, v)| (k.clone(), comparable(v))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "lastSyncTime" && k.as_str() != "lastTransitionTime")
+                .map(|(k, v)| (k.clone(), comparable(v)))
+                .collect(),
+        ),
         Value::Array(a) => Value::Array(a.iter().map(comparable).collect()),
         other => other.clone(),
     }
@@ -109,24 +144,46 @@ fn comparable(v: &Value) -> Value {
 pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
     let (ns, tenant) = key;
     let (snap, deleting, gone_integrations) = snapshot(ctx, ns, tenant);
-    let Some(tenant_obj) = snap.tenants.iter().find(|t| t.metadata.name.as_deref() == Some(tenant)).cloned() else {
+    let Some(tenant_obj) = snap
+        .tenants
+        .iter()
+        .find(|t| t.metadata.name.as_deref() == Some(tenant))
+        .cloned()
+    else {
         return Ok(()); // the Tenant is gone
     };
     if ctx.is_leader() {
         // Integrations being deleted, and every Integration of a Tenant being deleted, give
         // up what they provisioned first (unless annotated to orphan it).
         let tenant_going = tenant_obj.metadata.deletion_timestamp.is_some();
-        let mut cleanup: Vec<Integration> = gone_integrations.into_iter().filter(|i| &i.spec.tenant == tenant).collect();
+        let mut cleanup: Vec<Integration> = gone_integrations
+            .into_iter()
+            .filter(|i| &i.spec.tenant == tenant)
+            .collect();
         if tenant_going {
-            cleanup.extend(snap.integrations.iter().filter(|i| &i.spec.tenant == tenant).cloned());
+            cleanup.extend(
+                snap.integrations
+                    .iter()
+                    .filter(|i| &i.spec.tenant == tenant)
+                    .cloned(),
+            );
         }
         let mut all_clean = true;
         for integ in &cleanup {
-            let orphan = integ.annotations().get(ORPHAN_ANNOTATION).is_some_and(|v| v == "true") || (tenant_going && tenant_obj.annotations().get(ORPHAN_ANNOTATION).is_some_and(|v| v == "true"));
+            let orphan = integ
+                .annotations()
+                .get(ORPHAN_ANNOTATION)
+                .is_some_and(|v| v == "true")
+                || (tenant_going
+                    && tenant_obj
+                        .annotations()
+                        .get(ORPHAN_ANNOTATION)
+                        .is_some_and(|v| v == "true"));
             let clean = orphan || clean_up(integ, &snap).await;
             all_clean &= clean;
             if clean && integ.metadata.deletion_timestamp.is_some() {
-                release_finalizer::<Integration>(ctx, ns, &integ.name_any(), integ.finalizers()).await;
+                release_finalizer::<Integration>(ctx, ns, &integ.name_any(), integ.finalizers())
+                    .await;
             }
         }
         if tenant_going {
@@ -135,47 +192,132 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
             }
             return Ok(());
         }
-        add_finalizer::<Tenant>(ctx, ns, tenant, tenant_obj.finalizers(), tenant_obj.resource_version()).await;
-        for i in snap.integrations.iter().filter(|i| &i.spec.tenant == tenant) {
-            add_finalizer::<Integration>(ctx, ns, &i.name_any(), i.finalizers(), i.resource_version()).await;
+        add_finalizer::<Tenant>(
+            ctx,
+            ns,
+            tenant,
+            tenant_obj.finalizers(),
+            tenant_obj.resource_version(),
+        )
+        .await;
+        for i in snap
+            .integrations
+            .iter()
+            .filter(|i| &i.spec.tenant == tenant)
+        {
+            add_finalizer::<Integration>(
+                ctx,
+                ns,
+                &i.name_any(),
+                i.finalizers(),
+                i.resource_version(),
+            )
+            .await;
         }
     }
     let today = jiff::Zoned::now().date();
     let mut compiled = compile(&snap, today);
     compiled.targets.retain(|t| &t.tenant == tenant);
     let observed = observe_all(&compiled.targets, &snap).await;
-    let confirm: u32 = tenant_obj.annotations().get(CONFIRM_ANNOTATION).and_then(|v| v.parse().ok()).unwrap_or(0);
-    let confirmed = compiled.targets.iter().map(|t| (t.integration.clone(), confirm)).collect();
+    let confirm: u32 = tenant_obj
+        .annotations()
+        .get(CONFIRM_ANNOTATION)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let confirmed = compiled
+        .targets
+        .iter()
+        .map(|t| (t.integration.clone(), confirm))
+        .collect();
     let plan = make_plan(compiled, &observed, &confirmed);
-    let Some(view) = plan.tenants.iter().find(|t| &t.object.name == tenant).cloned() else { return Ok(()) };
+    let Some(view) = plan
+        .tenants
+        .iter()
+        .find(|t| &t.object.name == tenant)
+        .cloned()
+    else {
+        return Ok(());
+    };
 
     let leader = ctx.is_leader();
     let mut outcomes: BTreeMap<ObjectRef, Outcome> = BTreeMap::new();
     for tp in &plan.targets {
-        let label = IntegrationLabel { namespace: ns.clone(), integration: tp.integration.name.clone() };
-        ctx.metrics.held.get_or_create(&label).set(tp.held.len() as i64);
-        let drift = if tp.management == ManagementMode::Observe { tp.ops.len() } else { 0 };
+        let label = IntegrationLabel {
+            namespace: ns.clone(),
+            integration: tp.integration.name.clone(),
+        };
+        ctx.metrics
+            .held
+            .get_or_create(&label)
+            .set(tp.held.len() as i64);
+        let drift = if tp.management == ManagementMode::Observe {
+            tp.ops.len()
+        } else {
+            0
+        };
         ctx.metrics.drifted.get_or_create(&label).set(drift as i64);
         if let Baseline::Empty { reason } = &tp.baseline {
-            ctx.metrics.target_errors.get_or_create(&ErrorLabel { namespace: ns.clone(), integration: tp.integration.name.clone(), kind: "unreachable".into() }).inc();
-            tracing::warn!(namespace = ns, integration = tp.integration.name, reason, "target not reachable");
+            ctx.metrics
+                .target_errors
+                .get_or_create(&ErrorLabel {
+                    namespace: ns.clone(),
+                    integration: tp.integration.name.clone(),
+                    kind: "unreachable".into(),
+                })
+                .inc();
+            tracing::warn!(
+                namespace = ns,
+                integration = tp.integration.name,
+                reason,
+                "target not reachable"
+            );
             continue;
         }
         if !leader || tp.management == ManagementMode::Observe || tp.ops.is_empty() {
             continue;
         }
-        let Some(Ok(actual)) = observed.get(&tp.integration) else { continue };
-        let Some(integration) = find_integration(&snap, &tp.integration) else { continue };
+        let Some(Ok(actual)) = observed.get(&tp.integration) else {
+            continue;
+        };
+        let Some(integration) = find_integration(&snap, &tp.integration) else {
+            continue;
+        };
         let target = Target::new(integration, &snap).map_err(|e| e.to_string())?;
         let report = target.apply(tp, actual, ApplyOptions::default()).await;
-        ctx.metrics.writes.get_or_create(&label).inc_by(report.writes as u64);
+        ctx.metrics
+            .writes
+            .get_or_create(&label)
+            .inc_by(report.writes as u64);
         if !report.ok() {
-            ctx.metrics.target_errors.get_or_create(&ErrorLabel { namespace: ns.clone(), integration: tp.integration.name.clone(), kind: "apply".into() }).inc();
+            ctx.metrics
+                .target_errors
+                .get_or_create(&ErrorLabel {
+                    namespace: ns.clone(),
+                    integration: tp.integration.name.clone(),
+                    kind: "apply".into(),
+                })
+                .inc();
         }
-        tracing::info!(namespace = ns, integration = tp.integration.name, operations = tp.ops.len(), writes = report.writes, failed = report.failed.len(), aborted = report.aborted.as_deref().unwrap_or(""), "applied");
+        tracing::info!(
+            namespace = ns,
+            integration = tp.integration.name,
+            operations = tp.ops.len(),
+            writes = report.writes,
+            failed = report.failed.len(),
+            aborted = report.aborted.as_deref().unwrap_or(""),
+            "applied"
+        );
         outcomes.insert(
             tp.integration.clone(),
-            Outcome { applied: true, failed: report.failed.iter().map(|(k, why)| (k.id.clone(), why.clone())).collect(), aborted: report.aborted.clone() },
+            Outcome {
+                applied: true,
+                failed: report
+                    .failed
+                    .iter()
+                    .map(|(k, why)| (k.id.clone(), why.clone()))
+                    .collect(),
+                aborted: report.aborted.clone(),
+            },
         );
     }
     if !leader {
@@ -184,32 +326,65 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
 
     // Every grant gets the finalizer, before status writes change its resourceVersion.
     for g in snap.user_grants.iter().filter(|g| &g.spec.tenant == tenant) {
-        add_finalizer::<UserGrant>(ctx, ns, &g.name_any(), g.finalizers(), g.resource_version()).await;
+        add_finalizer::<UserGrant>(ctx, ns, &g.name_any(), g.finalizers(), g.resource_version())
+            .await;
     }
     // Status, only where it changed; events where a condition flipped.
     let now = jiff::Timestamp::now();
     let plans: Vec<&TargetPlan> = plan.targets.iter().collect();
     let previous = |r: &ObjectRef| match current(ctx, r) {
-        Some((status, generation, _)) => Previous { conditions: serde_json::from_value(status["conditions"].clone()).unwrap_or_default(), generation },
+        Some((status, generation, _)) => Previous {
+            conditions: serde_json::from_value(status["conditions"].clone()).unwrap_or_default(),
+            generation,
+        },
         None => Previous::default(),
     };
-    let wanted = statuses(&view, &plans, &outcomes, &plan.errors, &plan.policy_violations, &previous, now);
+    let wanted = statuses(
+        &view,
+        &plans,
+        &outcomes,
+        &plan.errors,
+        &plan.policy_violations,
+        &previous,
+        now,
+    );
     for (r, status) in &wanted.by_object {
-        let Some((old, _, _)) = current(ctx, r) else { continue };
+        let Some((old, _, _)) = current(ctx, r) else {
+            continue;
+        };
         if comparable(&old) == comparable(status) {
             continue;
         }
         let ar = resource(r.kind);
         let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &r.namespace, &ar);
         let body = json!({"apiVersion": ar.api_version, "kind": ar.kind, "status": status});
-        if let Err(e) = api.patch_status(&r.name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body)).await {
+        if let Err(e) = api
+            .patch_status(
+                &r.name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(body),
+            )
+            .await
+        {
             tracing::warn!(object = %r, error = %e, "status not written");
         }
     }
     for (r, c) in &wanted.transitions {
-        let Some((status, _, meta)) = current(ctx, r) else { continue };
-        let bad = matches!((c.type_.as_str(), c.status.as_str()), ("Ready", "False") | ("Reachable", "False") | ("Synced", "False") | ("Drifted", "True") | ("PolicyViolation", "True") | ("DeletionsHeld", "True"));
-        let had = status["conditions"].as_array().is_some_and(|cs| cs.iter().any(|p| p["type"] == c.type_.as_str()));
+        let Some((status, _, meta)) = current(ctx, r) else {
+            continue;
+        };
+        let bad = matches!(
+            (c.type_.as_str(), c.status.as_str()),
+            ("Ready", "False")
+                | ("Reachable", "False")
+                | ("Synced", "False")
+                | ("Drifted", "True")
+                | ("PolicyViolation", "True")
+                | ("DeletionsHeld", "True")
+        );
+        let had = status["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|p| p["type"] == c.type_.as_str()));
         if !had && !bad {
             continue; // a first, good condition is no news: no event storm when accord starts
         }
@@ -222,9 +397,22 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
             ..Default::default()
         };
         let event = Event {
-            type_: if bad { EventType::Warning } else { EventType::Normal },
-            reason: format!("{}{}", c.type_, if c.status == "True" { "" } else { "False" }),
-            note: Some(format!("{}: {}", c.reason, c.message).chars().take(1000).collect()),
+            type_: if bad {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: format!(
+                "{}{}",
+                c.type_,
+                if c.status == "True" { "" } else { "False" }
+            ),
+            note: Some(
+                format!("{}: {}", c.reason, c.message)
+                    .chars()
+                    .take(1000)
+                    .collect(),
+            ),
             action: "Reconcile".into(),
             secondary: None,
         };
@@ -234,18 +422,27 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
     }
 
     // A deleted grant loses the finalizer once no target holds the person.
-    for g in deleting.iter().filter(|g| &g.spec.tenant == tenant && g.finalizers().iter().any(|f| f == FINALIZER)) {
+    for g in deleting
+        .iter()
+        .filter(|g| &g.spec.tenant == tenant && g.finalizers().iter().any(|f| f == FINALIZER))
+    {
         let name = g.name_any();
         let gone_everywhere = plan.targets.iter().all(|tp| {
             let mine = |o: &Op| o.key().kind == ObjectKind::Person && o.key().id == name;
             let live = matches!(tp.baseline, Baseline::Live);
             let held = tp.held.iter().any(mine);
             let pending = tp.ops.iter().any(mine);
-            let done = outcomes.get(&tp.integration).is_some_and(|o| o.applied && o.aborted.is_none() && !o.failed.contains_key(&name));
+            let done = outcomes
+                .get(&tp.integration)
+                .is_some_and(|o| o.applied && o.aborted.is_none() && !o.failed.contains_key(&name));
             live && !held && (!pending || (done && tp.management == ManagementMode::Enforce))
         });
         if gone_everywhere {
-            tracing::info!(namespace = ns, grant = name, "removed from every target; releasing the finalizer");
+            tracing::info!(
+                namespace = ns,
+                grant = name,
+                "removed from every target; releasing the finalizer"
+            );
             release_finalizer::<UserGrant>(ctx, ns, &name, g.finalizers()).await;
         }
     }
@@ -273,25 +470,49 @@ async fn clean_up(integration: &Integration, snap: &Snapshot) -> bool {
         return true;
     }
     let desired = crate::engine::DesiredTarget {
-        integration: ObjectRef::new(Kind::Integration, integration.metadata.namespace.as_deref().unwrap_or("default"), &name),
+        integration: ObjectRef::new(
+            Kind::Integration,
+            integration
+                .metadata
+                .namespace
+                .as_deref()
+                .unwrap_or("default"),
+            &name,
+        ),
         tenant: integration.spec.tenant.clone(),
         kind: integration.spec.kind,
         role: crate::engine::TargetRole::Directory,
         management: ManagementMode::Enforce,
-        deletion: crate::api::DeletionPolicy { max_per_sync: u32::MAX, max_percent: 100 },
+        deletion: crate::api::DeletionPolicy {
+            max_per_sync: u32::MAX,
+            max_percent: 100,
+        },
         objects: Default::default(),
         frozen: Default::default(),
     };
     // Deleting the Integration is the confirmation: the deletion guard does not hold this.
     let plan = crate::engine::diff(desired, &actual, Baseline::Live, u32::MAX);
     let report = target.apply(&plan, &actual, ApplyOptions::default()).await;
-    tracing::info!(integration = name, deleted = report.succeeded, failed = report.failed.len(), "cleaned up what the Integration owned");
+    tracing::info!(
+        integration = name,
+        deleted = report.succeeded,
+        failed = report.failed.len(),
+        "cleaned up what the Integration owned"
+    );
     report.ok()
 }
 
-async fn add_finalizer<K>(ctx: &Context, ns: &str, name: &str, finalizers: &[String], rv: Option<String>)
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+async fn add_finalizer<K>(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    finalizers: &[String],
+    rv: Option<String>,
+) where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
 {
     if finalizers.iter().any(|f| f == FINALIZER) {
         return;
@@ -299,16 +520,32 @@ where
     let mut list = finalizers.to_vec();
     list.push(FINALIZER.to_string());
     let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
-    let _ = api.patch(name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": list, "resourceVersion": rv}}))).await;
+    let _ = api
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": list, "resourceVersion": rv}})),
+        )
+        .await;
 }
 
 async fn release_finalizer<K>(ctx: &Context, ns: &str, name: &str, finalizers: &[String])
 where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
 {
     let list: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
-    if let Err(e) = api.patch(name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": list}}))).await {
+    if let Err(e) = api
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": list}})),
+        )
+        .await
+    {
         tracing::warn!(name, error = %e, "finalizer not released");
     }
 }

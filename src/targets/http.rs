@@ -40,28 +40,56 @@ pub enum Auth {
 }
 
 impl Http {
-    pub fn new(base: &str, tls: Option<&TlsSettings>, auth: Auth, per_second: u32, snapshot: &Snapshot, ns: &str) -> Result<Self, TargetError> {
+    pub fn new(
+        base: &str,
+        tls: Option<&TlsSettings>,
+        auth: Auth,
+        per_second: u32,
+        snapshot: &Snapshot,
+        ns: &str,
+    ) -> Result<Self, TargetError> {
         crypto_provider();
-        let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(30));
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30));
         if let Some(tls) = tls {
             if let Some(r) = &tls.ca_secret_ref {
                 let pem = snapshot
                     .secret(ns, &r.secret_name)
                     .and_then(|s| s.get(&r.key))
-                    .ok_or_else(|| TargetError::config(format!("CA Secret {:?} key {:?} does not exist in namespace {ns}", r.secret_name, r.key)))?;
-                let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| TargetError::config(format!("the CA certificate cannot be read: {e}")))?;
+                    .ok_or_else(|| {
+                        TargetError::config(format!(
+                            "CA Secret {:?} key {:?} does not exist in namespace {ns}",
+                            r.secret_name, r.key
+                        ))
+                    })?;
+                let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| {
+                    TargetError::config(format!("the CA certificate cannot be read: {e}"))
+                })?;
                 b = b.add_root_certificate(cert);
             }
             if tls.insecure_skip_verify {
                 b = b.danger_accept_invalid_certs(true);
             }
         }
-        let client = b.build().map_err(|e| TargetError::config(format!("cannot build an HTTP client: {e}")))?;
-        Ok(Self { client, base: base.trim_end_matches('/').to_string(), auth, pacer: Pacer::new(per_second), requests: AtomicUsize::new(0) })
+        let client = b
+            .build()
+            .map_err(|e| TargetError::config(format!("cannot build an HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+            auth,
+            pacer: Pacer::new(per_second),
+            requests: AtomicUsize::new(0),
+        })
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.base) };
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
         let rb = self.client.request(method, url);
         match &self.auth {
             Auth::None => rb,
@@ -76,7 +104,11 @@ impl Http {
 
     /// Sends the request `build` makes, retrying what is worth retrying. Returns the final
     /// response whatever its status, or an error when the server could not be reached.
-    pub async fn send(&self, what: &str, build: impl Fn() -> RequestBuilder) -> Result<Response, TargetError> {
+    pub async fn send(
+        &self,
+        what: &str,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, TargetError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -84,9 +116,19 @@ impl Http {
             self.requests.fetch_add(1, Ordering::Relaxed);
             let result = build().send().await;
             let wait = match &result {
-                Err(e) if attempt < MAX_ATTEMPTS && (e.is_connect() || e.is_timeout()) => backoff(attempt),
-                Err(e) => return Err(TargetError::unreachable(format!("{what}: cannot reach {}: {}", self.base, chain(e)))),
-                Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS && attempt < MAX_ATTEMPTS => retry_after(r).unwrap_or_else(|| backoff(attempt)),
+                Err(e) if attempt < MAX_ATTEMPTS && (e.is_connect() || e.is_timeout()) => {
+                    backoff(attempt)
+                }
+                Err(e) => {
+                    return Err(TargetError::unreachable(format!(
+                        "{what}: cannot reach {}: {}",
+                        self.base,
+                        chain(e)
+                    )));
+                }
+                Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS && attempt < MAX_ATTEMPTS => {
+                    retry_after(r).unwrap_or_else(|| backoff(attempt))
+                }
                 Ok(r) if r.status().is_server_error() && attempt < MAX_ATTEMPTS => backoff(attempt),
                 Ok(_) => return result.map_err(|e| TargetError::unreachable(e.to_string())),
             };
@@ -102,8 +144,16 @@ fn backoff(attempt: u32) -> Duration {
 
 /// `Retry-After` in seconds (the HTTP-date form is read as one second).
 fn retry_after(r: &Response) -> Option<Duration> {
-    let v = r.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    let d = v.trim().parse::<u64>().map(Duration::from_secs).unwrap_or(Duration::from_secs(1));
+    let v = r
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    let d = v
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(1));
     Some(d.min(MAX_RETRY_AFTER))
 }
 
@@ -130,5 +180,9 @@ pub async fn detail(r: Response) -> String {
         .ok()
         .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(String::from))
         .unwrap_or_else(|| body.chars().take(200).collect());
-    if detail.is_empty() { status.to_string() } else { format!("{status}: {detail}") }
+    if detail.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status}: {detail}")
+    }
 }

@@ -50,16 +50,28 @@ impl ErrorKind {
 
 impl TargetError {
     pub fn config(m: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Config, message: m.into() }
+        Self {
+            kind: ErrorKind::Config,
+            message: m.into(),
+        }
     }
     pub fn unreachable(m: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Unreachable, message: m.into() }
+        Self {
+            kind: ErrorKind::Unreachable,
+            message: m.into(),
+        }
     }
     pub fn auth(m: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Auth, message: m.into() }
+        Self {
+            kind: ErrorKind::Auth,
+            message: m.into(),
+        }
     }
     pub fn rejected(m: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Rejected, message: m.into() }
+        Self {
+            kind: ErrorKind::Rejected,
+            message: m.into(),
+        }
     }
     pub fn is_unreachable(&self) -> bool {
         self.kind == ErrorKind::Unreachable
@@ -80,8 +92,12 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn new(per_second: u32) -> Self {
-        let interval = (per_second > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(per_second)));
-        Self { interval, next: tokio::sync::Mutex::new(Instant::now()) }
+        let interval =
+            (per_second > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(per_second)));
+        Self {
+            interval,
+            next: tokio::sync::Mutex::new(Instant::now()),
+        }
     }
 
     pub async fn wait(&self) {
@@ -103,8 +119,12 @@ impl Pacer {
 ///
 /// `apply_op` gets the index of the operation in `plan.ops` (an index, not a reference, so
 /// that the futures stay free of higher-ranked lifetimes and can run on spawned tasks).
-pub async fn run_waves<F, Fut>(plan: &TargetPlan, concurrency: usize, report: &mut ApplyReport, apply_op: F)
-where
+pub async fn run_waves<F, Fut>(
+    plan: &TargetPlan,
+    concurrency: usize,
+    report: &mut ApplyReport,
+    apply_op: F,
+) where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = Result<usize, TargetError>>,
 {
@@ -116,7 +136,10 @@ where
     let mut i = 0;
     while i < plan.ops.len() {
         let key = wave(&plan.ops[i]);
-        let end = plan.ops[i..].iter().position(|o| wave(o) != key).map_or(plan.ops.len(), |n| i + n);
+        let end = plan.ops[i..]
+            .iter()
+            .position(|o| wave(o) != key)
+            .map_or(plan.ops.len(), |n| i + n);
         let results: Vec<(&ObjectKey, Result<usize, TargetError>)> =
             futures::stream::iter((i..end).map(|n| {
                 let fut = apply_op(n);
@@ -164,7 +187,10 @@ pub struct ApplyReport {
 
 impl ApplyReport {
     pub fn new(integration: &ObjectRef) -> Self {
-        Self { integration: Some(integration.clone()), ..Default::default() }
+        Self {
+            integration: Some(integration.clone()),
+            ..Default::default()
+        }
     }
     pub fn succeeded(&mut self, _key: ObjectKey, writes: usize) {
         self.succeeded += 1;
@@ -199,10 +225,22 @@ pub struct ApplyOptions {
 impl Target {
     pub fn new(integration: &Integration, snapshot: &Snapshot) -> Result<Self, TargetError> {
         match integration.spec.kind {
-            IntegrationKind::Ldap => Ok(Self::Ldap(Box::new(ldap::LdapTarget::new(integration, snapshot)?))),
-            IntegrationKind::Scim => Ok(Self::Scim(Box::new(scim::ScimTarget::new(integration, snapshot)?))),
-            IntegrationKind::Webhook => Ok(Self::Webhook(Box::new(webhook::WebhookTarget::new(integration, snapshot)?))),
-            k => Err(TargetError::config(format!("accord has no connector for {} targets yet", k.as_str()))),
+            IntegrationKind::Ldap => Ok(Self::Ldap(Box::new(ldap::LdapTarget::new(
+                integration,
+                snapshot,
+            )?))),
+            IntegrationKind::Scim => Ok(Self::Scim(Box::new(scim::ScimTarget::new(
+                integration,
+                snapshot,
+            )?))),
+            IntegrationKind::Webhook => Ok(Self::Webhook(Box::new(webhook::WebhookTarget::new(
+                integration,
+                snapshot,
+            )?))),
+            k => Err(TargetError::config(format!(
+                "accord has no connector for {} targets yet",
+                k.as_str()
+            ))),
         }
     }
 
@@ -223,7 +261,12 @@ impl Target {
         }
     }
 
-    pub async fn apply(&self, plan: &TargetPlan, observed: &ObservedState, options: ApplyOptions) -> ApplyReport {
+    pub async fn apply(
+        &self,
+        plan: &TargetPlan,
+        observed: &ObservedState,
+        options: ApplyOptions,
+    ) -> ApplyReport {
         match self {
             Self::Ldap(t) => t.apply(plan, observed).await,
             Self::Scim(t) => t.apply(plan, observed).await,
@@ -233,20 +276,24 @@ impl Target {
 }
 
 pub fn find_integration<'a>(snapshot: &'a Snapshot, r: &ObjectRef) -> Option<&'a Integration> {
-    snapshot
-        .integrations
-        .iter()
-        .find(|i| i.metadata.name.as_deref() == Some(&r.name) && i.metadata.namespace.as_deref() == Some(&r.namespace))
+    snapshot.integrations.iter().find(|i| {
+        i.metadata.name.as_deref() == Some(&r.name)
+            && i.metadata.namespace.as_deref() == Some(&r.namespace)
+    })
 }
 
 /// Reads every target that can be reached, all at once; the others say why not.
-pub async fn observe_all(targets: &[DesiredTarget], snapshot: &Snapshot) -> BTreeMap<ObjectRef, Observation> {
+pub async fn observe_all(
+    targets: &[DesiredTarget],
+    snapshot: &Snapshot,
+) -> BTreeMap<ObjectRef, Observation> {
     let reads = targets.iter().map(|t| async move {
-        let result = match find_integration(snapshot, &t.integration).map(|i| Target::new(i, snapshot)) {
-            None => Err(format!("{} is not in the snapshot", t.integration)),
-            Some(Err(e)) => Err(e.to_string()),
-            Some(Ok(target)) => target.observe().await.map_err(|e| e.to_string()),
-        };
+        let result =
+            match find_integration(snapshot, &t.integration).map(|i| Target::new(i, snapshot)) {
+                None => Err(format!("{} is not in the snapshot", t.integration)),
+                Some(Err(e)) => Err(e.to_string()),
+                Some(Ok(target)) => target.observe().await.map_err(|e| e.to_string()),
+            };
         (t.integration.clone(), result)
     });
     futures::future::join_all(reads).await.into_iter().collect()

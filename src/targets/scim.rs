@@ -13,10 +13,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 use crate::api::Integration;
+use crate::engine::Snapshot;
 use crate::engine::build::extranet::{ENTERPRISE, scim_external_id};
 use crate::engine::plan::{Change, Op, TargetPlan};
 use crate::engine::state::{MEMBER_ATTR, Object, ObjectKey, ObjectKind, ObservedState};
-use crate::engine::Snapshot;
 
 use super::http::{Auth, Http, detail};
 use super::{ApplyReport, TargetError};
@@ -48,23 +48,45 @@ pub struct ScimTarget {
 impl ScimTarget {
     pub fn new(integration: &Integration, snapshot: &Snapshot) -> Result<Self, TargetError> {
         let spec = &integration.spec;
-        let ns = integration.metadata.namespace.as_deref().unwrap_or("default");
-        let endpoint = spec.endpoint.as_deref().ok_or_else(|| TargetError::config("spec.endpoint is missing"))?;
+        let ns = integration
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or("default");
+        let endpoint = spec
+            .endpoint
+            .as_deref()
+            .ok_or_else(|| TargetError::config("spec.endpoint is missing"))?;
         let auth = match &spec.credentials_ref {
             None => Auth::None,
             Some(r) => {
-                let s = snapshot
-                    .secret(ns, &r.secret_name)
-                    .ok_or_else(|| TargetError::config(format!("credentials Secret {:?} does not exist in namespace {ns}", r.secret_name)))?;
+                let s = snapshot.secret(ns, &r.secret_name).ok_or_else(|| {
+                    TargetError::config(format!(
+                        "credentials Secret {:?} does not exist in namespace {ns}",
+                        r.secret_name
+                    ))
+                })?;
                 match (s.get("token"), s.get("username"), s.get("password")) {
                     (Some(t), _, _) => Auth::Bearer(t.to_string()),
                     (None, Some(u), Some(p)) => Auth::Basic(u.to_string(), p.to_string()),
-                    _ => return Err(TargetError::config(format!("credentials Secret {:?} needs key token, or username and password", r.secret_name))),
+                    _ => {
+                        return Err(TargetError::config(format!(
+                            "credentials Secret {:?} needs key token, or username and password",
+                            r.secret_name
+                        )));
+                    }
                 }
             }
         };
         Ok(Self {
-            http: Http::new(endpoint, spec.tls.as_ref(), auth, spec.sync.requests_per_second, snapshot, ns)?,
+            http: Http::new(
+                endpoint,
+                spec.tls.as_ref(),
+                auth,
+                spec.sync.requests_per_second,
+                snapshot,
+                ns,
+            )?,
             tenant: spec.tenant.clone(),
             adopt: spec.scim.as_ref().is_some_and(|s| s.adopt),
             max_concurrency: spec.sync.max_concurrency.max(1) as usize,
@@ -79,16 +101,42 @@ impl ScimTarget {
     async fn features(&self) -> Result<Features, TargetError> {
         self.features
             .get_or_try_init(|| async {
-                let r = self.http.send("reading ServiceProviderConfig", || self.http.request(Method::GET, "/ServiceProviderConfig")).await?;
+                let r = self
+                    .http
+                    .send("reading ServiceProviderConfig", || {
+                        self.http.request(Method::GET, "/ServiceProviderConfig")
+                    })
+                    .await?;
                 check_auth(&r)?;
                 if !r.status().is_success() {
                     // Not every server publishes it; assume the RFC's minimum.
-                    return Ok(Features { patch: false, etag: false, filter: true, page: 100 });
+                    return Ok(Features {
+                        patch: false,
+                        etag: false,
+                        filter: true,
+                        page: 100,
+                    });
                 }
-                let v: Value = r.json().await.map_err(|e| TargetError::unreachable(format!("ServiceProviderConfig is not JSON: {e}")))?;
-                let on = |k: &str| v.get(k).and_then(|x| x.get("supported")).and_then(Value::as_bool).unwrap_or(false);
-                let max = v.get("filter").and_then(|f| f.get("maxResults")).and_then(Value::as_u64).unwrap_or(100) as usize;
-                Ok(Features { patch: on("patch"), etag: on("etag"), filter: on("filter"), page: max.clamp(1, 500) })
+                let v: Value = r.json().await.map_err(|e| {
+                    TargetError::unreachable(format!("ServiceProviderConfig is not JSON: {e}"))
+                })?;
+                let on = |k: &str| {
+                    v.get(k)
+                        .and_then(|x| x.get("supported"))
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                };
+                let max = v
+                    .get("filter")
+                    .and_then(|f| f.get("maxResults"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(100) as usize;
+                Ok(Features {
+                    patch: on("patch"),
+                    etag: on("etag"),
+                    filter: on("filter"),
+                    page: max.clamp(1, 500),
+                })
             })
             .await
             .copied()
@@ -102,8 +150,14 @@ impl ScimTarget {
         let mut ids: HashMap<String, String> = HashMap::new(); // SCIM id → person key id
         let mut objects = Vec::new();
         for u in users {
-            let Some(key) = self.own_key(&u, "") else { continue };
-            let id = u.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            let Some(key) = self.own_key(&u, "") else {
+                continue;
+            };
+            let id = u
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             ids.insert(id.clone(), key.clone());
             let mut o = user_object(&key, &u);
             o.locator = Some(id);
@@ -111,13 +165,23 @@ impl ScimTarget {
             objects.push(o);
         }
         for g in groups {
-            let Some(key) = self.own_key(&g, "group:") else { continue };
+            let Some(key) = self.own_key(&g, "group:") else {
+                continue;
+            };
             let mut o = Object::new(ObjectKind::Group, key);
             o.set_opt("displayName", g.get("displayName").and_then(Value::as_str));
             o.set_opt("externalId", g.get("externalId").and_then(Value::as_str));
-            let members = g.get("members").and_then(Value::as_array).into_iter().flatten().filter_map(|m| m.get("value").and_then(Value::as_str));
+            let members = g
+                .get("members")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.get("value").and_then(Value::as_str));
             // A member accord does not know stays as its SCIM id, so it shows as drift.
-            o.set_many(MEMBER_ATTR, members.map(|m| ids.get(m).cloned().unwrap_or_else(|| m.to_string())));
+            o.set_many(
+                MEMBER_ATTR,
+                members.map(|m| ids.get(m).cloned().unwrap_or_else(|| m.to_string())),
+            );
             o.locator = g.get("id").and_then(Value::as_str).map(String::from);
             o.version = version(&g);
             objects.push(o);
@@ -127,7 +191,9 @@ impl ScimTarget {
 
     fn own_key(&self, resource: &Value, kind: &str) -> Option<String> {
         let ext = resource.get("externalId")?.as_str()?;
-        ext.strip_prefix(&scim_external_id(&self.tenant, kind, "")).filter(|id| !id.is_empty() && !id.starts_with("group:")).map(String::from)
+        ext.strip_prefix(&scim_external_id(&self.tenant, kind, ""))
+            .filter(|id| !id.is_empty() && !id.starts_with("group:"))
+            .map(String::from)
     }
 
     async fn list(&self, path: &str, f: &Features) -> Result<Vec<Value>, TargetError> {
@@ -136,20 +202,45 @@ impl ScimTarget {
         let mut out = Vec::new();
         let mut start = 1;
         loop {
-            let mut query = vec![("startIndex", start.to_string()), ("count", f.page.to_string())];
+            let mut query = vec![
+                ("startIndex", start.to_string()),
+                ("count", f.page.to_string()),
+            ];
             if f.filter {
                 query.push(("filter", filter.clone()));
             }
-            let r = self.http.send(&format!("listing {path}"), || self.http.request(Method::GET, path).query(&query)).await?;
+            let r = self
+                .http
+                .send(&format!("listing {path}"), || {
+                    self.http.request(Method::GET, path).query(&query)
+                })
+                .await?;
             check_auth(&r)?;
             if !r.status().is_success() {
-                return Err(TargetError::unreachable(format!("listing {path} failed: {}", detail(r).await)));
+                return Err(TargetError::unreachable(format!(
+                    "listing {path} failed: {}",
+                    detail(r).await
+                )));
             }
-            let page: Value = r.json().await.map_err(|e| TargetError::unreachable(format!("listing {path}: not JSON: {e}")))?;
-            let items = page.get("Resources").and_then(Value::as_array).cloned().unwrap_or_default();
-            let total = page.get("totalResults").and_then(Value::as_u64).unwrap_or(0) as usize;
+            let page: Value = r
+                .json()
+                .await
+                .map_err(|e| TargetError::unreachable(format!("listing {path}: not JSON: {e}")))?;
+            let items = page
+                .get("Resources")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let total = page
+                .get("totalResults")
+                .and_then(Value::as_u64)
+                .unwrap_or(0) as usize;
             let n = items.len();
-            out.extend(items.into_iter().filter(|i| i.get("externalId").and_then(Value::as_str).is_some_and(|e| e.starts_with(&prefix))));
+            out.extend(items.into_iter().filter(|i| {
+                i.get("externalId")
+                    .and_then(Value::as_str)
+                    .is_some_and(|e| e.starts_with(&prefix))
+            }));
             start += n;
             if n == 0 || start > total {
                 return Ok(out);
@@ -168,63 +259,121 @@ impl ScimTarget {
         };
         // person key → SCIM id, for group members; grows as users are created.
         let ids: Mutex<HashMap<String, String>> = Mutex::new(
-            observed.objects.values().filter(|o| o.key.kind == ObjectKind::Person).filter_map(|o| Some((o.key.id.clone(), o.locator.clone()?))).collect(),
+            observed
+                .objects
+                .values()
+                .filter(|o| o.key.kind == ObjectKind::Person)
+                .filter_map(|o| Some((o.key.id.clone(), o.locator.clone()?)))
+                .collect(),
         );
         let before = self.http.requests();
-        super::run_waves(plan, self.max_concurrency, &mut report, |n| self.apply_op(&plan.ops[n], &f, &ids)).await;
+        super::run_waves(plan, self.max_concurrency, &mut report, |n| {
+            self.apply_op(&plan.ops[n], &f, &ids)
+        })
+        .await;
         report.requests = self.http.requests() - before;
         report
     }
 
-    async fn apply_op(&self, op: &Op, f: &Features, ids: &Mutex<HashMap<String, String>>) -> Result<usize, TargetError> {
+    async fn apply_op(
+        &self,
+        op: &Op,
+        f: &Features,
+        ids: &Mutex<HashMap<String, String>>,
+    ) -> Result<usize, TargetError> {
         match op {
             Op::Create { object } => self.create(object, f, ids).await,
-            Op::Update { key, locator, version, changes, .. } => {
-                let id = locator.clone().ok_or_else(|| TargetError::rejected("has no SCIM id"))?;
-                self.update(key, &id, version.clone(), changes, f, ids).await
+            Op::Update {
+                key,
+                locator,
+                version,
+                changes,
+                ..
+            } => {
+                let id = locator
+                    .clone()
+                    .ok_or_else(|| TargetError::rejected("has no SCIM id"))?;
+                self.update(key, &id, version.clone(), changes, f, ids)
+                    .await
             }
             Op::Delete { key, locator, .. } => {
                 let Some(id) = locator else { return Ok(0) };
                 let path = format!("{}/{id}", collection(key.kind));
-                let r = self.http.send(&format!("deleting {key}"), || self.http.request(Method::DELETE, &path)).await?;
+                let r = self
+                    .http
+                    .send(&format!("deleting {key}"), || {
+                        self.http.request(Method::DELETE, &path)
+                    })
+                    .await?;
                 check_auth(&r)?;
                 match r.status() {
                     s if s.is_success() => Ok(1),
                     StatusCode::NOT_FOUND => Ok(0), // already gone
-                    _ => Err(TargetError::rejected(format!("cannot delete {key}: {}", detail(r).await))),
+                    _ => Err(TargetError::rejected(format!(
+                        "cannot delete {key}: {}",
+                        detail(r).await
+                    ))),
                 }
             }
         }
     }
 
-    async fn create(&self, object: &Object, f: &Features, ids: &Mutex<HashMap<String, String>>) -> Result<usize, TargetError> {
+    async fn create(
+        &self,
+        object: &Object,
+        f: &Features,
+        ids: &Mutex<HashMap<String, String>>,
+    ) -> Result<usize, TargetError> {
         let key = &object.key;
         let body = self.resource(object, ids);
         let path = collection(key.kind);
         let r = self
             .http
-            .send(&format!("creating {key}"), || self.http.request(Method::POST, path).header("Content-Type", CONTENT_TYPE).json(&body))
+            .send(&format!("creating {key}"), || {
+                self.http
+                    .request(Method::POST, path)
+                    .header("Content-Type", CONTENT_TYPE)
+                    .json(&body)
+            })
             .await?;
         check_auth(&r)?;
         let status = r.status();
         if status.is_success() {
             let v: Value = r.json().await.unwrap_or_default();
-            if let (ObjectKind::Person, Some(id)) = (key.kind, v.get("id").and_then(Value::as_str)) {
-                ids.lock().expect("ids").insert(key.id.clone(), id.to_string());
+            if let (ObjectKind::Person, Some(id)) = (key.kind, v.get("id").and_then(Value::as_str))
+            {
+                ids.lock()
+                    .expect("ids")
+                    .insert(key.id.clone(), id.to_string());
             }
             return Ok(1);
         }
         if status != StatusCode::CONFLICT {
-            return Err(TargetError::rejected(format!("cannot create {key}: {}", detail(r).await)));
+            return Err(TargetError::rejected(format!(
+                "cannot create {key}: {}",
+                detail(r).await
+            )));
         }
         // 409 uniqueness: ours from an interrupted run, or someone else's.
         let (attr, value) = match key.kind {
             ObjectKind::Group => ("displayName", object.get("displayName").unwrap_or_default()),
             _ => ("userName", object.get("userName").unwrap_or_default()),
         };
-        let existing = self.find(path, attr, value).await?.ok_or_else(|| TargetError::rejected(format!("cannot create {key}: the server reports a conflict (409) but no {attr} {value:?}")))?;
-        let id = existing.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-        let kind_prefix = if key.kind == ObjectKind::Group { "group:" } else { "" };
+        let existing = self.find(path, attr, value).await?.ok_or_else(|| {
+            TargetError::rejected(format!(
+                "cannot create {key}: the server reports a conflict (409) but no {attr} {value:?}"
+            ))
+        })?;
+        let id = existing
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let kind_prefix = if key.kind == ObjectKind::Group {
+            "group:"
+        } else {
+            ""
+        };
         let owned = self.own_key(&existing, kind_prefix).as_deref() == Some(key.id.as_str());
         if !owned && !self.adopt {
             return Err(TargetError::rejected(format!(
@@ -238,34 +387,76 @@ impl ScimTarget {
         put["id"] = json!(id);
         let r = self
             .http
-            .send(&format!("taking over {key}"), || self.http.request(Method::PUT, &format!("{path}/{id}")).header("Content-Type", CONTENT_TYPE).json(&put))
+            .send(&format!("taking over {key}"), || {
+                self.http
+                    .request(Method::PUT, &format!("{path}/{id}"))
+                    .header("Content-Type", CONTENT_TYPE)
+                    .json(&put)
+            })
             .await?;
         if !r.status().is_success() {
-            return Err(TargetError::rejected(format!("cannot take over {key}: {}", detail(r).await)));
+            return Err(TargetError::rejected(format!(
+                "cannot take over {key}: {}",
+                detail(r).await
+            )));
         }
         let _ = f;
         Ok(1)
     }
 
-    async fn find(&self, path: &str, attr: &str, value: &str) -> Result<Option<Value>, TargetError> {
-        let filter = format!("{attr} eq \"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""));
-        let r = self.http.send(&format!("looking up {attr}"), || self.http.request(Method::GET, path).query(&[("filter", filter.as_str())])).await?;
+    async fn find(
+        &self,
+        path: &str,
+        attr: &str,
+        value: &str,
+    ) -> Result<Option<Value>, TargetError> {
+        let filter = format!(
+            "{attr} eq \"{}\"",
+            value.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+        let r = self
+            .http
+            .send(&format!("looking up {attr}"), || {
+                self.http
+                    .request(Method::GET, path)
+                    .query(&[("filter", filter.as_str())])
+            })
+            .await?;
         if !r.status().is_success() {
-            return Err(TargetError::rejected(format!("cannot look up {attr} {value:?}: {}", detail(r).await)));
+            return Err(TargetError::rejected(format!(
+                "cannot look up {attr} {value:?}: {}",
+                detail(r).await
+            )));
         }
         let v: Value = r.json().await.unwrap_or_default();
-        Ok(v.get("Resources").and_then(Value::as_array).and_then(|a| a.first()).cloned())
+        Ok(v.get("Resources")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .cloned())
     }
 
-    async fn update(&self, key: &ObjectKey, id: &str, version: Option<String>, changes: &[Change], f: &Features, ids: &Mutex<HashMap<String, String>>) -> Result<usize, TargetError> {
+    async fn update(
+        &self,
+        key: &ObjectKey,
+        id: &str,
+        version: Option<String>,
+        changes: &[Change],
+        f: &Features,
+        ids: &Mutex<HashMap<String, String>>,
+    ) -> Result<usize, TargetError> {
         let path = format!("{}/{id}", collection(key.kind));
         let mut version = version;
         for attempt in 0..2 {
             let r = if f.patch {
-                let body = json!({"schemas": [PATCH_OP], "Operations": self.patch_ops(key, changes, ids)});
+                let body =
+                    json!({"schemas": [PATCH_OP], "Operations": self.patch_ops(key, changes, ids)});
                 self.http
                     .send(&format!("updating {key}"), || {
-                        let mut rb = self.http.request(Method::PATCH, &path).header("Content-Type", CONTENT_TYPE).json(&body);
+                        let mut rb = self
+                            .http
+                            .request(Method::PATCH, &path)
+                            .header("Content-Type", CONTENT_TYPE)
+                            .json(&body);
                         if let (true, Some(v)) = (f.etag, &version) {
                             rb = rb.header("If-Match", v);
                         }
@@ -280,7 +471,11 @@ impl ScimTarget {
                 let etag = crate::targets::scim::version(&current);
                 self.http
                     .send(&format!("replacing {key}"), || {
-                        let mut rb = self.http.request(Method::PUT, &path).header("Content-Type", CONTENT_TYPE).json(&put);
+                        let mut rb = self
+                            .http
+                            .request(Method::PUT, &path)
+                            .header("Content-Type", CONTENT_TYPE)
+                            .json(&put);
                         if let (true, Some(v)) = (f.etag, &etag) {
                             rb = rb.header("If-Match", v);
                         }
@@ -296,30 +491,59 @@ impl ScimTarget {
                     // sent again against the current version.
                     version = crate::targets::scim::version(&self.get(&path).await?);
                 }
-                StatusCode::NOT_FOUND => return Err(TargetError::rejected(format!("{key} is gone from the server; the next run creates it again"))),
-                _ => return Err(TargetError::rejected(format!("cannot update {key}: {}", detail(r).await))),
+                StatusCode::NOT_FOUND => {
+                    return Err(TargetError::rejected(format!(
+                        "{key} is gone from the server; the next run creates it again"
+                    )));
+                }
+                _ => {
+                    return Err(TargetError::rejected(format!(
+                        "cannot update {key}: {}",
+                        detail(r).await
+                    )));
+                }
             }
         }
-        Err(TargetError::rejected(format!("cannot update {key}: it keeps changing on the server (412 twice)")))
+        Err(TargetError::rejected(format!(
+            "cannot update {key}: it keeps changing on the server (412 twice)"
+        )))
     }
 
     async fn get(&self, path: &str) -> Result<Value, TargetError> {
-        let r = self.http.send("reading", || self.http.request(Method::GET, path)).await?;
+        let r = self
+            .http
+            .send("reading", || self.http.request(Method::GET, path))
+            .await?;
         if !r.status().is_success() {
-            return Err(TargetError::rejected(format!("cannot read {path}: {}", detail(r).await)));
+            return Err(TargetError::rejected(format!(
+                "cannot read {path}: {}",
+                detail(r).await
+            )));
         }
-        r.json().await.map_err(|e| TargetError::rejected(format!("{path}: not JSON: {e}")))
+        r.json()
+            .await
+            .map_err(|e| TargetError::rejected(format!("{path}: not JSON: {e}")))
     }
 
     /// The fewest PATCH operations: replace or remove each changed attribute; group members
     /// added and removed one by one.
-    fn patch_ops(&self, key: &ObjectKey, changes: &[Change], ids: &Mutex<HashMap<String, String>>) -> Vec<Value> {
+    fn patch_ops(
+        &self,
+        key: &ObjectKey,
+        changes: &[Change],
+        ids: &Mutex<HashMap<String, String>>,
+    ) -> Vec<Value> {
         let mut ops = Vec::new();
         for c in changes {
             if key.kind == ObjectKind::Group && c.attr == MEMBER_ATTR {
                 let ids = ids.lock().expect("ids");
                 let scim = |m: &String| ids.get(m).cloned().unwrap_or_else(|| m.clone());
-                let added: Vec<Value> = c.desired.iter().filter(|m| !c.actual.contains(m)).map(|m| json!({"value": scim(m)})).collect();
+                let added: Vec<Value> = c
+                    .desired
+                    .iter()
+                    .filter(|m| !c.actual.contains(m))
+                    .map(|m| json!({"value": scim(m)}))
+                    .collect();
                 if !added.is_empty() {
                     ops.push(json!({"op": "add", "path": "members", "value": added}));
                 }
@@ -355,7 +579,11 @@ impl ScimTarget {
             }
             _ => {
                 let enterprise = object.attrs.keys().any(|k| k.starts_with(ENTERPRISE));
-                v["schemas"] = if enterprise { json!([USER, ENTERPRISE]) } else { json!([USER]) };
+                v["schemas"] = if enterprise {
+                    json!([USER, ENTERPRISE])
+                } else {
+                    json!([USER])
+                };
                 for (k, vals) in &object.attrs {
                     set_path(&mut v, k, patch_value(k, vals));
                 }
@@ -366,18 +594,29 @@ impl ScimTarget {
 }
 
 fn collection(kind: ObjectKind) -> &'static str {
-    if kind == ObjectKind::Group { "/Groups" } else { "/Users" }
+    if kind == ObjectKind::Group {
+        "/Groups"
+    } else {
+        "/Users"
+    }
 }
 
 fn check_auth(r: &reqwest::Response) -> Result<(), TargetError> {
     match r.status() {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(TargetError::auth(format!("the SCIM server refused accord's credentials ({})", r.status()))),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(TargetError::auth(format!(
+            "the SCIM server refused accord's credentials ({})",
+            r.status()
+        ))),
         _ => Ok(()),
     }
 }
 
 pub fn version(resource: &Value) -> Option<String> {
-    resource.get("meta").and_then(|m| m.get("version")).and_then(Value::as_str).map(String::from)
+    resource
+        .get("meta")
+        .and_then(|m| m.get("version"))
+        .and_then(Value::as_str)
+        .map(String::from)
 }
 
 /// Emails and phone numbers are replaced whole, so the filtered path always has a target.
@@ -393,7 +632,12 @@ fn patch_value(attr: &str, values: &[String]) -> Value {
         // `emails[type eq "work"].value` → [{"type": "work", "value": v, "primary": true}]
         let kind = rest.split('"').nth(1).unwrap_or("work");
         let _ = base;
-        return Value::Array(values.iter().map(|v| json!({"type": kind, "value": v, "primary": true})).collect());
+        return Value::Array(
+            values
+                .iter()
+                .map(|v| json!({"type": kind, "value": v, "primary": true}))
+                .collect(),
+        );
     }
     if VALUE_LISTS.contains(&attr) {
         return Value::Array(values.iter().map(|v| json!({"value": v})).collect());
@@ -425,11 +669,21 @@ fn set_path(v: &mut Value, attr: &str, value: Value) {
 }
 
 /// PUT without PATCH: the changes applied to the resource as read.
-fn apply_changes(resource: &mut Value, kind: ObjectKind, changes: &[Change], ids: &Mutex<HashMap<String, String>>) {
+fn apply_changes(
+    resource: &mut Value,
+    kind: ObjectKind,
+    changes: &[Change],
+    ids: &Mutex<HashMap<String, String>>,
+) {
     for c in changes {
         if kind == ObjectKind::Group && c.attr == MEMBER_ATTR {
             let ids = ids.lock().expect("ids");
-            resource["members"] = Value::Array(c.desired.iter().map(|m| json!({"value": ids.get(m).cloned().unwrap_or_else(|| m.clone())})).collect());
+            resource["members"] = Value::Array(
+                c.desired
+                    .iter()
+                    .map(|m| json!({"value": ids.get(m).cloned().unwrap_or_else(|| m.clone())}))
+                    .collect(),
+            );
             continue;
         }
         if c.desired.is_empty() {
@@ -480,15 +734,33 @@ fn user_object(key: &str, u: &Value) -> Object {
     }
     o.set_opt("name.givenName", s(&["name", "givenName"]).as_deref());
     o.set_opt("name.familyName", s(&["name", "familyName"]).as_deref());
-    for (list, attr) in [("emails", "emails[type eq \"work\"].value"), ("phoneNumbers", "phoneNumbers[type eq \"work\"].value")] {
-        let work = u.get(list).and_then(Value::as_array).into_iter().flatten().filter(|e| e.get("type").and_then(Value::as_str) == Some("work"));
-        o.set_many(attr, work.filter_map(|e| e.get("value").and_then(Value::as_str).map(String::from)));
+    for (list, attr) in [
+        ("emails", "emails[type eq \"work\"].value"),
+        ("phoneNumbers", "phoneNumbers[type eq \"work\"].value"),
+    ] {
+        let work = u
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.get("type").and_then(Value::as_str) == Some("work"));
+        o.set_many(
+            attr,
+            work.filter_map(|e| e.get("value").and_then(Value::as_str).map(String::from)),
+        );
     }
     if let Some(a) = u.get("active").and_then(Value::as_bool) {
         o.set("active", a.to_string());
     }
     for list in VALUE_LISTS {
-        o.set_many(*list, u.get(*list).and_then(Value::as_array).into_iter().flatten().filter_map(|e| e.get("value").and_then(Value::as_str).map(String::from)));
+        o.set_many(
+            *list,
+            u.get(*list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.get("value").and_then(Value::as_str).map(String::from)),
+        );
     }
     for field in ["employeeNumber", "department", "organization"] {
         let v = s(&[ENTERPRISE, field]);
@@ -500,7 +772,15 @@ fn user_object(key: &str, u: &Value) -> Object {
 /// For tests: the resource accord would send for an object.
 pub fn resource_json(object: &Object) -> Value {
     let t = ScimTarget {
-        http: Http::new("http://localhost", None, Auth::None, 0, &Snapshot::default(), "default").expect("a client"),
+        http: Http::new(
+            "http://localhost",
+            None,
+            Auth::None,
+            0,
+            &Snapshot::default(),
+            "default",
+        )
+        .expect("a client"),
         tenant: String::new(),
         adopt: false,
         max_concurrency: 1,

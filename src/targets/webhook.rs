@@ -9,9 +9,9 @@ use ring::hmac;
 use serde_json::{Map, Value, json};
 
 use crate::api::Integration;
+use crate::engine::Snapshot;
 use crate::engine::plan::{Op, TargetPlan, apply_in_memory};
 use crate::engine::state::{Object, ObjectKind, ObservedState};
-use crate::engine::Snapshot;
 
 use super::http::{Auth, Http, detail};
 use super::{ApplyReport, TargetError};
@@ -54,7 +54,11 @@ pub fn document(o: &Object) -> Value {
         m.insert(f.to_string(), json!([]));
     }
     for (k, v) in &o.attrs {
-        let value = if LIST_FIELDS.contains(&k.as_ref()) { json!(v) } else { json!(v.first()) };
+        let value = if LIST_FIELDS.contains(&k.as_ref()) {
+            json!(v)
+        } else {
+            json!(v.first())
+        };
         m.insert(k.to_string(), value);
     }
     Value::Object(m)
@@ -66,7 +70,10 @@ fn object(doc: &Value) -> Option<Object> {
     for (k, v) in doc.as_object()? {
         match v {
             Value::Array(items) => {
-                o.set_many(k.clone(), items.iter().filter_map(|i| i.as_str().map(String::from)));
+                o.set_many(
+                    k.clone(),
+                    items.iter().filter_map(|i| i.as_str().map(String::from)),
+                );
             }
             Value::String(s) if k == "nationalId" => {
                 o.set_sensitive("nationalId", s.clone());
@@ -83,18 +90,44 @@ fn object(doc: &Value) -> Option<Object> {
 impl WebhookTarget {
     pub fn new(integration: &Integration, snapshot: &Snapshot) -> Result<Self, TargetError> {
         let spec = &integration.spec;
-        let ns = integration.metadata.namespace.as_deref().unwrap_or("default");
-        let endpoint = spec.endpoint.as_deref().ok_or_else(|| TargetError::config("spec.endpoint is missing"))?;
-        let r = spec.credentials_ref.as_ref().ok_or_else(|| TargetError::config("a webhook needs credentialsRef: a Secret with the signing key under key secret"))?;
+        let ns = integration
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or("default");
+        let endpoint = spec
+            .endpoint
+            .as_deref()
+            .ok_or_else(|| TargetError::config("spec.endpoint is missing"))?;
+        let r = spec.credentials_ref.as_ref().ok_or_else(|| {
+            TargetError::config(
+                "a webhook needs credentialsRef: a Secret with the signing key under key secret",
+            )
+        })?;
         let secret = snapshot
             .secret(ns, &r.secret_name)
             .and_then(|s| s.get("secret"))
-            .ok_or_else(|| TargetError::config(format!("Secret {:?} with key secret does not exist in namespace {ns}", r.secret_name)))?;
+            .ok_or_else(|| {
+                TargetError::config(format!(
+                    "Secret {:?} with key secret does not exist in namespace {ns}",
+                    r.secret_name
+                ))
+            })?;
         if secret.len() < 16 {
-            return Err(TargetError::config(format!("the signing key in Secret {:?} is shorter than 16 bytes", r.secret_name)));
+            return Err(TargetError::config(format!(
+                "the signing key in Secret {:?} is shorter than 16 bytes",
+                r.secret_name
+            )));
         }
         Ok(Self {
-            http: Http::new(endpoint, spec.tls.as_ref(), Auth::None, spec.sync.requests_per_second, snapshot, ns)?,
+            http: Http::new(
+                endpoint,
+                spec.tls.as_ref(),
+                Auth::None,
+                spec.sync.requests_per_second,
+                snapshot,
+                ns,
+            )?,
             key: hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
             tenant: spec.tenant.clone(),
             max_concurrency: spec.sync.max_concurrency.max(1) as usize,
@@ -106,7 +139,9 @@ impl WebhookTarget {
     }
 
     fn signed(&self, method: Method, body: &[u8], delivery: &str) -> reqwest::RequestBuilder {
-        let ts = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         self.http
             .request(method, "")
             .header("Content-Type", "application/json")
@@ -120,16 +155,34 @@ impl WebhookTarget {
     /// The receiver's state, from its signed `GET`.
     pub async fn observe(&self) -> Result<ObservedState, TargetError> {
         let delivery = random_key();
-        let r = self.http.send("reading the receiver's state", || self.signed(Method::GET, b"", &delivery)).await?;
+        let r = self
+            .http
+            .send("reading the receiver's state", || {
+                self.signed(Method::GET, b"", &delivery)
+            })
+            .await?;
         if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-            return Err(TargetError::auth(format!("the receiver refused accord's signature ({})", r.status())));
+            return Err(TargetError::auth(format!(
+                "the receiver refused accord's signature ({})",
+                r.status()
+            )));
         }
         if !r.status().is_success() {
-            return Err(TargetError::unreachable(format!("reading the receiver's state failed: {}", detail(r).await)));
+            return Err(TargetError::unreachable(format!(
+                "reading the receiver's state failed: {}",
+                detail(r).await
+            )));
         }
-        let v: Value = r.json().await.map_err(|e| TargetError::unreachable(format!("the receiver's state is not JSON: {e}")))?;
-        let people = v.get("people").and_then(Value::as_array).ok_or_else(|| TargetError::unreachable("the receiver's state has no people list"))?;
-        Ok(ObservedState::from_objects(people.iter().filter_map(object)))
+        let v: Value = r.json().await.map_err(|e| {
+            TargetError::unreachable(format!("the receiver's state is not JSON: {e}"))
+        })?;
+        let people = v
+            .get("people")
+            .and_then(Value::as_array)
+            .ok_or_else(|| TargetError::unreachable("the receiver's state has no people list"))?;
+        Ok(ObservedState::from_objects(
+            people.iter().filter_map(object),
+        ))
     }
 
     /// One delivery: retried with the same idempotency key; a 409 on a retry means the first
@@ -147,13 +200,26 @@ impl WebhookTarget {
             .await?;
         match r.status() {
             s if s.is_success() => Ok(1),
-            StatusCode::CONFLICT if attempts.load(std::sync::atomic::Ordering::Relaxed) > 1 => Ok(1),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(TargetError::auth(format!("the receiver refused accord's signature ({})", r.status()))),
-            _ => Err(TargetError::rejected(format!("{what}: {}", detail(r).await))),
+            StatusCode::CONFLICT if attempts.load(std::sync::atomic::Ordering::Relaxed) > 1 => {
+                Ok(1)
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(TargetError::auth(format!(
+                "the receiver refused accord's signature ({})",
+                r.status()
+            ))),
+            _ => Err(TargetError::rejected(format!(
+                "{what}: {}",
+                detail(r).await
+            ))),
         }
     }
 
-    pub async fn apply(&self, plan: &TargetPlan, observed: &ObservedState, full_state: bool) -> ApplyReport {
+    pub async fn apply(
+        &self,
+        plan: &TargetPlan,
+        observed: &ObservedState,
+        full_state: bool,
+    ) -> ApplyReport {
         let mut report = ApplyReport::new(&plan.integration);
         let after = apply_in_memory(observed, plan);
         let before = self.http.requests();
@@ -162,19 +228,41 @@ impl WebhookTarget {
             let op = &plan.ops[n];
             async move {
                 match op {
-                    Op::Create { object } => self.deliver(&format!("sending {}", object.key), json!({"type": "person.upsert", "person": document(object)})).await,
+                    Op::Create { object } => {
+                        self.deliver(
+                            &format!("sending {}", object.key),
+                            json!({"type": "person.upsert", "person": document(object)}),
+                        )
+                        .await
+                    }
                     Op::Update { key, .. } => {
                         let doc = after.objects.get(key).map(document).unwrap_or(Value::Null);
-                        self.deliver(&format!("sending {key}"), json!({"type": "person.upsert", "person": doc})).await
+                        self.deliver(
+                            &format!("sending {key}"),
+                            json!({"type": "person.upsert", "person": doc}),
+                        )
+                        .await
                     }
-                    Op::Delete { key, .. } => self.deliver(&format!("deleting {key}"), json!({"type": "person.delete", "id": key.id})).await,
+                    Op::Delete { key, .. } => {
+                        self.deliver(
+                            &format!("deleting {key}"),
+                            json!({"type": "person.delete", "id": key.id}),
+                        )
+                        .await
+                    }
                 }
             }
         })
         .await;
         if full_state && report.aborted.is_none() {
             let people: Vec<Value> = after.objects.values().map(document).collect();
-            match self.deliver("sending the full state", json!({"type": "state.full", "people": people})).await {
+            match self
+                .deliver(
+                    "sending the full state",
+                    json!({"type": "state.full", "people": people}),
+                )
+                .await
+            {
                 Ok(n) => report.writes += n,
                 Err(e) => report.abort(e.to_string(), 0),
             }
@@ -187,7 +275,9 @@ impl WebhookTarget {
 fn random_key() -> String {
     use ring::rand::SecureRandom;
     let mut b = [0u8; 16];
-    ring::rand::SystemRandom::new().fill(&mut b).expect("the system's random source");
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .expect("the system's random source");
     hex(&b)
 }
 
@@ -198,6 +288,9 @@ mod tests {
     #[test]
     fn signature_is_hmac_sha256_of_timestamp_dot_body() {
         // The expected value is from Python: hmac.new(key, b"1700000000.{}", hashlib.sha256).
-        assert_eq!(sign(b"0123456789abcdef", 1700000000, b"{}"), "v1=e4f8e2ecae2295b2ddb2f0b5584c8275e226c0ebe9b3b819e70156bb67122e3e");
+        assert_eq!(
+            sign(b"0123456789abcdef", 1700000000, b"{}"),
+            "v1=e4f8e2ecae2295b2ddb2f0b5584c8275e226c0ebe9b3b819e70156bb67122e3e"
+        );
     }
 }

@@ -39,6 +39,20 @@ impl Drop for Scratch {
     }
 }
 
+/// Copies a folder tree, as tests do with examples/ before changing it.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest)
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,

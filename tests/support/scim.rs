@@ -15,12 +15,22 @@ use serde_json::Value;
 pub const TOKEN: &str = "test-token";
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn tool(name: &str) -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin").join(name);
-    if venv.exists() { venv } else { PathBuf::from(name) }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".venv/bin")
+        .join(name);
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from(name)
+    }
 }
 
 fn wait_for(port: u16) {
@@ -45,7 +55,14 @@ impl ScimServer {
     pub fn start_with(extra: &[&str]) -> Self {
         let port = free_port();
         let child = Command::new(tool("scim2-server"))
-            .args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--bearer-token", TOKEN])
+            .args([
+                "--hostname",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--bearer-token",
+                TOKEN,
+            ])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -69,7 +86,10 @@ impl Drop for ScimServer {
 
 fn runtime() -> tokio::runtime::Runtime {
     accord::targets::http::crypto_provider();
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Every resource of a SCIM collection (`/Users`, `/Groups`).
@@ -103,7 +123,9 @@ pub fn list(base: &str, path: &str) -> Vec<Value> {
 pub fn send(base: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     runtime().block_on(async {
         let client = reqwest::Client::new();
-        let mut rb = client.request(method.parse().unwrap(), format!("{base}{path}")).bearer_auth(TOKEN);
+        let mut rb = client
+            .request(method.parse().unwrap(), format!("{base}{path}"))
+            .bearer_auth(TOKEN);
         if let Some(b) = body {
             rb = rb.header("Content-Type", "application/scim+json").json(&b);
         }
@@ -135,7 +157,13 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn start(upstream: &str) -> Self {
-        let mut p = Self { port: free_port(), faults: Arc::new(Faults::default()), upstream: upstream.to_string(), stop: None, thread: None };
+        let mut p = Self {
+            port: free_port(),
+            faults: Arc::new(Faults::default()),
+            upstream: upstream.to_string(),
+            stop: None,
+            thread: None,
+        };
         p.resume();
         p
     }
@@ -168,8 +196,15 @@ impl Proxy {
                     let client = client.clone();
                     async move { forward(req, &faults, &upstream, &client).await }
                 });
-                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-                axum::serve(listener, app).with_graceful_shutdown(async { let _ = rx.await; }).await.unwrap();
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                    .await
+                    .unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .unwrap();
             });
         }));
         self.stop = Some(tx);
@@ -177,7 +212,14 @@ impl Proxy {
     }
 
     pub fn bodies(&self, method: &str) -> Vec<String> {
-        self.faults.log.lock().unwrap().iter().filter(|(m, _, _)| m == method).map(|(_, _, b)| b.clone()).collect()
+        self.faults
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, _, _)| m == method)
+            .map(|(_, _, b)| b.clone())
+            .collect()
     }
 }
 
@@ -187,13 +229,28 @@ impl Drop for Proxy {
     }
 }
 
-async fn forward(req: axum::extract::Request, faults: &Faults, upstream: &str, client: &reqwest::Client) -> axum::response::Response {
+async fn forward(
+    req: axum::extract::Request,
+    faults: &Faults,
+    upstream: &str,
+    client: &reqwest::Client,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     let n = faults.seen.fetch_add(1, Ordering::SeqCst) + 1;
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 10 << 20).await.unwrap_or_default();
-    let path = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
-    faults.log.lock().unwrap().push((parts.method.to_string(), path.clone(), String::from_utf8_lossy(&bytes).into_owned()));
+    let bytes = axum::body::to_bytes(body, 10 << 20)
+        .await
+        .unwrap_or_default();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    faults.log.lock().unwrap().push((
+        parts.method.to_string(),
+        path.clone(),
+        String::from_utf8_lossy(&bytes).into_owned(),
+    ));
     let every = |a: &AtomicUsize| {
         let e = a.load(Ordering::SeqCst);
         e > 0 && n % e == 0
@@ -202,9 +259,19 @@ async fn forward(req: axum::extract::Request, faults: &Faults, upstream: &str, c
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "injected 503").into_response();
     }
     if every(&faults.every_429) {
-        return (axum::http::StatusCode::TOO_MANY_REQUESTS, [("Retry-After", "1")], "injected 429").into_response();
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [("Retry-After", "1")],
+            "injected 429",
+        )
+            .into_response();
     }
-    let mut rb = client.request(parts.method.as_str().parse().unwrap(), format!("{upstream}{path}")).body(bytes.to_vec());
+    let mut rb = client
+        .request(
+            parts.method.as_str().parse().unwrap(),
+            format!("{upstream}{path}"),
+        )
+        .body(bytes.to_vec());
     for (k, v) in parts.headers.iter() {
         if k != "host" && k != "content-length" {
             rb = rb.header(k.as_str(), v.as_bytes());
@@ -213,11 +280,19 @@ async fn forward(req: axum::extract::Request, faults: &Faults, upstream: &str, c
     match rb.send().await {
         Ok(r) => {
             let status = axum::http::StatusCode::from_u16(r.status().as_u16()).unwrap();
-            let headers: Vec<(String, Vec<u8>)> = r.headers().iter().filter(|(k, _)| *k != "content-length" && *k != "transfer-encoding").map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
+            let headers: Vec<(String, Vec<u8>)> = r
+                .headers()
+                .iter()
+                .filter(|(k, _)| *k != "content-length" && *k != "transfer-encoding")
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect();
             let body = r.bytes().await.unwrap_or_default();
             let mut resp = (status, body).into_response();
             for (k, v) in headers {
-                if let (Ok(k), Ok(v)) = (axum::http::HeaderName::from_bytes(k.as_bytes()), axum::http::HeaderValue::from_bytes(&v)) {
+                if let (Ok(k), Ok(v)) = (
+                    axum::http::HeaderName::from_bytes(k.as_bytes()),
+                    axum::http::HeaderValue::from_bytes(&v),
+                ) {
                     resp.headers_mut().insert(k, v);
                 }
             }

@@ -27,27 +27,83 @@ pub struct Slapd {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn slapd_bin() -> &'static str {
-    if Path::new("/usr/sbin/slapd").exists() { "/usr/sbin/slapd" } else { "slapd" }
+    if Path::new("/usr/sbin/slapd").exists() {
+        "/usr/sbin/slapd"
+    } else {
+        "slapd"
+    }
 }
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A CA and a server certificate for 127.0.0.1 / localhost, made with openssl.
 pub fn make_tls(dir: &Path) -> Tls {
     let p = |n: &str| dir.join(n);
-    run(Command::new("openssl").args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=accord test CA"]).arg("-keyout").arg(p("ca.key")).arg("-out").arg(p("ca.crt")));
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=accord test CA",
+        ])
+        .arg("-keyout")
+        .arg(p("ca.key"))
+        .arg("-out")
+        .arg(p("ca.crt")));
     std::fs::write(p("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n").unwrap();
-    run(Command::new("openssl").args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost"]).arg("-keyout").arg(p("server.key")).arg("-out").arg(p("server.csr")));
-    run(Command::new("openssl").args(["x509", "-req", "-days", "2", "-CAcreateserial"]).arg("-in").arg(p("server.csr")).arg("-CA").arg(p("ca.crt")).arg("-CAkey").arg(p("ca.key")).arg("-out").arg(p("server.crt")).arg("-extfile").arg(p("ext.cnf")));
-    Tls { ca_pem: std::fs::read_to_string(p("ca.crt")).unwrap(), cert: p("server.crt"), key: p("server.key"), ca: p("ca.crt") }
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(p("server.key"))
+        .arg("-out")
+        .arg(p("server.csr")));
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(p("server.csr"))
+        .arg("-CA")
+        .arg(p("ca.crt"))
+        .arg("-CAkey")
+        .arg(p("ca.key"))
+        .arg("-out")
+        .arg(p("server.crt"))
+        .arg("-extfile")
+        .arg(p("ext.cnf")));
+    Tls {
+        ca_pem: std::fs::read_to_string(p("ca.crt")).unwrap(),
+        cert: p("server.crt"),
+        key: p("server.key"),
+        ca: p("ca.crt"),
+    }
 }
 
 impl Slapd {
@@ -72,7 +128,12 @@ impl Slapd {
             d = dir.display(),
             fx = fixtures.display(),
             tls = match &tls {
-                Some(t) => format!("olcTLSCertificateFile: {}\nolcTLSCertificateKeyFile: {}\nolcTLSCACertificateFile: {}\n", t.cert.display(), t.key.display(), t.ca.display()),
+                Some(t) => format!(
+                    "olcTLSCertificateFile: {}\nolcTLSCertificateKeyFile: {}\nolcTLSCACertificateFile: {}\n",
+                    t.cert.display(),
+                    t.key.display(),
+                    t.ca.display()
+                ),
                 None => String::new(),
             }
         );
@@ -89,18 +150,29 @@ impl Slapd {
             ));
         }
         std::fs::write(dir.join("config.ldif"), &config).unwrap();
-        run(Command::new("slapadd").args(["-n0", "-F"]).arg(dir.join("slapd.d")).arg("-l").arg(dir.join("config.ldif")));
+        run(Command::new("slapadd")
+            .args(["-n0", "-F"])
+            .arg(dir.join("slapd.d"))
+            .arg("-l")
+            .arg(dir.join("config.ldif")));
         for (i, suffix) in suffixes.iter().enumerate() {
             let first = suffix.split(',').next().unwrap();
             let (attr, value) = first.split_once('=').unwrap();
             let base = if attr.eq_ignore_ascii_case("dc") {
-                format!("dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: {value}\no: {value}\n")
+                format!(
+                    "dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: {value}\no: {value}\n"
+                )
             } else {
                 format!("dn: {suffix}\nobjectClass: organization\no: {value}\n")
             };
             let f = dir.join(format!("base{i}.ldif"));
             std::fs::write(&f, base).unwrap();
-            run(Command::new("slapadd").arg(format!("-n{}", i + 1)).arg("-F").arg(dir.join("slapd.d")).arg("-l").arg(&f));
+            run(Command::new("slapadd")
+                .arg(format!("-n{}", i + 1))
+                .arg("-F")
+                .arg(dir.join("slapd.d"))
+                .arg("-l")
+                .arg(&f));
         }
         let mut s = Slapd {
             dir,
@@ -119,7 +191,10 @@ impl Slapd {
     }
 
     pub fn ldaps_url(&self) -> String {
-        format!("ldaps://127.0.0.1:{}/", self.tls_port.expect("started with TLS"))
+        format!(
+            "ldaps://127.0.0.1:{}/",
+            self.tls_port.expect("started with TLS")
+        )
     }
 
     pub fn ca_pem(&self) -> &str {
@@ -150,7 +225,11 @@ impl Slapd {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "slapd did not start on port {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "slapd did not start on port {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -163,14 +242,32 @@ impl Slapd {
     pub fn search(&self, base: &str, filter: &str, attrs: &[&str]) -> String {
         let suffix = self.suffix_of(base);
         let mut cmd = Command::new("ldapsearch");
-        cmd.args(["-x", "-LLL", "-o", "ldif-wrap=no", "-H", &self.url(), "-D", &self.admin(&suffix), "-w", ADMIN_PW, "-b", base, filter]).args(attrs);
+        cmd.args([
+            "-x",
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-H",
+            &self.url(),
+            "-D",
+            &self.admin(&suffix),
+            "-w",
+            ADMIN_PW,
+            "-b",
+            base,
+            filter,
+        ])
+        .args(attrs);
         let out = cmd.output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// The DNs a search finds.
     pub fn dns(&self, base: &str, filter: &str) -> Vec<String> {
-        self.search(base, filter, &["1.1"]).lines().filter_map(|l| l.strip_prefix("dn: ").map(String::from)).collect()
+        self.search(base, filter, &["1.1"])
+            .lines()
+            .filter_map(|l| l.strip_prefix("dn: ").map(String::from))
+            .collect()
     }
 
     pub fn modify(&self, suffix: &str, ldif: &str) {
@@ -182,18 +279,42 @@ impl Slapd {
     }
 
     pub fn delete(&self, suffix: &str, dn: &str) {
-        run(Command::new("ldapdelete").args(["-x", "-H", &self.url(), "-D", &self.admin(suffix), "-w", ADMIN_PW, dn]));
+        run(Command::new("ldapdelete").args([
+            "-x",
+            "-H",
+            &self.url(),
+            "-D",
+            &self.admin(suffix),
+            "-w",
+            ADMIN_PW,
+            dn,
+        ]));
     }
 
     fn ldap_tool(&self, tool: &str, suffix: &str, ldif: &str) {
         let f = self.dir.join(format!("in-{}.ldif", std::process::id()));
         std::fs::write(&f, ldif).unwrap();
-        run(Command::new(tool).args(["-x", "-H", &self.url(), "-D", &self.admin(suffix), "-w", ADMIN_PW, "-f"]).arg(&f));
+        run(Command::new(tool)
+            .args([
+                "-x",
+                "-H",
+                &self.url(),
+                "-D",
+                &self.admin(suffix),
+                "-w",
+                ADMIN_PW,
+                "-f",
+            ])
+            .arg(&f));
     }
 
     fn suffix_of(&self, base: &str) -> String {
         let b = base.to_lowercase();
-        self.suffixes.iter().find(|s| b.ends_with(&s.to_lowercase())).cloned().unwrap_or_else(|| self.suffixes[0].clone())
+        self.suffixes
+            .iter()
+            .find(|s| b.ends_with(&s.to_lowercase()))
+            .cloned()
+            .unwrap_or_else(|| self.suffixes[0].clone())
     }
 }
 

@@ -42,9 +42,14 @@ impl Dn {
             let mut trailing_space_from = None;
             while i < bytes.len() && bytes[i] != b',' && bytes[i] != b';' && bytes[i] != b'+' {
                 if bytes[i] == b'\\' {
-                    let next = *bytes.get(i + 1).ok_or_else(|| format!("{s:?} ends in a lone backslash"))?;
-                    if next.is_ascii_hexdigit() && bytes.get(i + 2).is_some_and(|b| b.is_ascii_hexdigit()) {
-                        let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).map_err(|e| e.to_string())?;
+                    let next = *bytes
+                        .get(i + 1)
+                        .ok_or_else(|| format!("{s:?} ends in a lone backslash"))?;
+                    if next.is_ascii_hexdigit()
+                        && bytes.get(i + 2).is_some_and(|b| b.is_ascii_hexdigit())
+                    {
+                        let hex =
+                            std::str::from_utf8(&bytes[i + 1..i + 3]).map_err(|e| e.to_string())?;
                         value.push(u8::from_str_radix(hex, 16).map_err(|e| e.to_string())?);
                         i += 3;
                     } else {
@@ -65,7 +70,8 @@ impl Dn {
             if let Some(cut) = trailing_space_from {
                 value.truncate(cut); // unescaped trailing spaces are not part of the value
             }
-            let value = String::from_utf8(value).map_err(|_| format!("{s:?} has a value that is not UTF-8"))?;
+            let value = String::from_utf8(value)
+                .map_err(|_| format!("{s:?} has a value that is not UTF-8"))?;
             if bytes.get(i) == Some(&b'+') {
                 // A multi-valued RDN: keep the rest of it in the value, raw.
                 let rest_start = i;
@@ -86,7 +92,10 @@ impl Dn {
     }
 
     pub fn child(&self, attr: &str, value: &str) -> Dn {
-        let mut v = vec![Rdn { attr: attr.to_string(), value: value.to_string() }];
+        let mut v = vec![Rdn {
+            attr: attr.to_string(),
+            value: value.to_string(),
+        }];
         v.extend(self.0.iter().cloned());
         Dn(v)
     }
@@ -103,13 +112,21 @@ impl Dn {
     pub fn normalized(&self) -> String {
         self.0
             .iter()
-            .map(|r| format!("{}={}", r.attr.to_ascii_lowercase(), escape_value(&r.value.to_lowercase())))
+            .map(|r| {
+                format!(
+                    "{}={}",
+                    r.attr.to_ascii_lowercase(),
+                    escape_value(&r.value.to_lowercase())
+                )
+            })
             .collect::<Vec<_>>()
             .join(",")
     }
 
     pub fn is_under(&self, ancestor: &Dn) -> bool {
-        self.0.len() > ancestor.0.len() && Dn(self.0[self.0.len() - ancestor.0.len()..].to_vec()).normalized() == ancestor.normalized()
+        self.0.len() > ancestor.0.len()
+            && Dn(self.0[self.0.len() - ancestor.0.len()..].to_vec()).normalized()
+                == ancestor.normalized()
     }
 
     pub fn same(&self, other: &Dn) -> bool {
@@ -119,7 +136,11 @@ impl Dn {
 
 impl fmt::Display for Dn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|r| format!("{}={}", r.attr, escape_value(&r.value))).collect();
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|r| format!("{}={}", r.attr, escape_value(&r.value)))
+            .collect();
         write!(f, "{}", parts.join(","))
     }
 }
@@ -140,7 +161,17 @@ mod tests {
 
     #[test]
     fn round_trips_hard_names() {
-        for value in ["O'Brien, Jr.", "Anna+Liisa", "*)(uid=*", "#1 team", " leading", "trailing ", "a\\b", "x=y;z", "Ääkkönen <ö>"] {
+        for value in [
+            "O'Brien, Jr.",
+            "Anna+Liisa",
+            "*)(uid=*",
+            "#1 team",
+            " leading",
+            "trailing ",
+            "a\\b",
+            "x=y;z",
+            "Ääkkönen <ö>",
+        ] {
             let dn = Dn(vec![]).child("dc", "fi").child("cn", value);
             let text = dn.to_string();
             let back = Dn::parse(&text).unwrap();
@@ -155,7 +186,11 @@ mod tests {
         assert_eq!(dn.rdn().unwrap().value, "group-O'Brien, Jr.");
         assert_eq!(dn.parent().to_string(), "ou=groups,dc=acme,dc=fi");
         assert!(dn.is_under(&Dn::parse("DC=Acme, dc=FI").unwrap()));
-        assert!(Dn::parse("cn=x\\2c y,dc=fi").unwrap().same(&Dn::parse("CN=X\\, Y,DC=fi").unwrap()));
+        assert!(
+            Dn::parse("cn=x\\2c y,dc=fi")
+                .unwrap()
+                .same(&Dn::parse("CN=X\\, Y,DC=fi").unwrap())
+        );
     }
 
     #[test]

@@ -16,9 +16,11 @@ use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry};
 
 use crate::api::{Integration, LdapLayout, LdapSettings};
-use crate::engine::plan::{Op, TargetPlan};
-use crate::engine::state::{AttrName, DISABLED_PARENT, MEMBER_ATTR, Object, ObjectKey, ObjectKind, ObservedState};
 use crate::engine::Snapshot;
+use crate::engine::plan::{Op, TargetPlan};
+use crate::engine::state::{
+    AttrName, DISABLED_PARENT, MEMBER_ATTR, Object, ObjectKey, ObjectKind, ObservedState,
+};
 
 use super::{ApplyReport, Pacer, TargetError};
 use dn::{Dn, escape_filter};
@@ -27,8 +29,22 @@ const PAGE_SIZE: i32 = 500;
 const OP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Person attributes accord always manages; an Integration's `ldap.attributes` adds more.
-const PERSON_ATTRS: &[&str] =
-    &["objectClass", "uid", "cn", "givenName", "sn", "displayName", "mail", "telephoneNumber", "employeeNumber", "title", "ou", "street", "postalCode", "l"];
+const PERSON_ATTRS: &[&str] = &[
+    "objectClass",
+    "uid",
+    "cn",
+    "givenName",
+    "sn",
+    "displayName",
+    "mail",
+    "telephoneNumber",
+    "employeeNumber",
+    "title",
+    "ou",
+    "street",
+    "postalCode",
+    "l",
+];
 const UNIT_ATTRS: &[&str] = &["objectClass", "ou", "description"];
 const GROUP_ATTRS: &[&str] = &["objectClass", "cn", "description", "member"];
 const PERSON_CLASSES: &[&str] = &["inetOrgPerson", "organizationalPerson", "person", "top"];
@@ -63,29 +79,55 @@ pub struct LdapTarget {
 impl LdapTarget {
     pub fn new(integration: &Integration, snapshot: &Snapshot) -> Result<Self, TargetError> {
         let spec = &integration.spec;
-        let settings: &LdapSettings = spec.ldap.as_ref().ok_or_else(|| TargetError::config("spec.ldap is missing"))?;
-        let ns = integration.metadata.namespace.as_deref().unwrap_or("default");
-        let url = spec.endpoint.clone().ok_or_else(|| TargetError::config("spec.endpoint is missing"))?;
+        let settings: &LdapSettings = spec
+            .ldap
+            .as_ref()
+            .ok_or_else(|| TargetError::config("spec.ldap is missing"))?;
+        let ns = integration
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or("default");
+        let url = spec
+            .endpoint
+            .clone()
+            .ok_or_else(|| TargetError::config("spec.endpoint is missing"))?;
         let bind = match &spec.credentials_ref {
             None => None,
             Some(r) => {
-                let secret = snapshot
-                    .secret(ns, &r.secret_name)
-                    .ok_or_else(|| TargetError::config(format!("credentials Secret {:?} does not exist in namespace {ns}", r.secret_name)))?;
-                let dn = secret.get("bindDN").ok_or_else(|| TargetError::config(format!("credentials Secret {:?} has no key bindDN", r.secret_name)))?;
-                let pw = secret.get("password").ok_or_else(|| TargetError::config(format!("credentials Secret {:?} has no key password", r.secret_name)))?;
+                let secret = snapshot.secret(ns, &r.secret_name).ok_or_else(|| {
+                    TargetError::config(format!(
+                        "credentials Secret {:?} does not exist in namespace {ns}",
+                        r.secret_name
+                    ))
+                })?;
+                let dn = secret.get("bindDN").ok_or_else(|| {
+                    TargetError::config(format!(
+                        "credentials Secret {:?} has no key bindDN",
+                        r.secret_name
+                    ))
+                })?;
+                let pw = secret.get("password").ok_or_else(|| {
+                    TargetError::config(format!(
+                        "credentials Secret {:?} has no key password",
+                        r.secret_name
+                    ))
+                })?;
                 Some((dn.to_string(), pw.to_string()))
             }
         };
         let tls = tls::TlsOptions::from_spec(spec.tls.as_ref(), snapshot, ns)?;
-        let parse = |field: &str, v: &str| Dn::parse(v).map_err(|e| TargetError::config(format!("spec.ldap.{field}: {e}")));
-        let base = parse("baseDN", &settings.base_dn)?;
-        let under_base = |name: &str, explicit: &Option<String>, field: &str| -> Result<Dn, TargetError> {
-            match explicit {
-                Some(v) => parse(field, v),
-                None => Ok(base.child("ou", name)),
-            }
+        let parse = |field: &str, v: &str| {
+            Dn::parse(v).map_err(|e| TargetError::config(format!("spec.ldap.{field}: {e}")))
         };
+        let base = parse("baseDN", &settings.base_dn)?;
+        let under_base =
+            |name: &str, explicit: &Option<String>, field: &str| -> Result<Dn, TargetError> {
+                match explicit {
+                    Some(v) => parse(field, v),
+                    None => Ok(base.child("ou", name)),
+                }
+            };
         let layout = Layout {
             people: under_base("people", &settings.people_dn, "peopleDN")?,
             groups: under_base("groups", &settings.groups_dn, "groupsDN")?,
@@ -98,22 +140,39 @@ impl LdapTarget {
         person.extend(settings.attributes.keys().cloned());
         let managed = BTreeMap::from([
             (ObjectKind::Person, person),
-            (ObjectKind::Unit, UNIT_ATTRS.iter().map(|s| s.to_string()).collect()),
-            (ObjectKind::Group, GROUP_ATTRS.iter().map(|s| s.to_string()).collect()),
+            (
+                ObjectKind::Unit,
+                UNIT_ATTRS.iter().map(|s| s.to_string()).collect(),
+            ),
+            (
+                ObjectKind::Group,
+                GROUP_ATTRS.iter().map(|s| s.to_string()).collect(),
+            ),
         ]);
-        let mut person_classes: Vec<String> = PERSON_CLASSES.iter().map(|s| s.to_string()).collect();
+        let mut person_classes: Vec<String> =
+            PERSON_CLASSES.iter().map(|s| s.to_string()).collect();
         person_classes.extend(settings.person_object_classes.iter().cloned());
         let classes = BTreeMap::from([
             (ObjectKind::Person, person_classes),
-            (ObjectKind::Unit, UNIT_CLASSES.iter().map(|s| s.to_string()).collect()),
-            (ObjectKind::Group, GROUP_CLASSES.iter().map(|s| s.to_string()).collect()),
+            (
+                ObjectKind::Unit,
+                UNIT_CLASSES.iter().map(|s| s.to_string()).collect(),
+            ),
+            (
+                ObjectKind::Group,
+                GROUP_CLASSES.iter().map(|s| s.to_string()).collect(),
+            ),
         ]);
         Ok(Self {
             url,
             bind,
             tls,
             layout,
-            marker: format!("cn=accord,ou={},ou={}", dn::escape_value(tenant), dn::escape_value(ns)),
+            marker: format!(
+                "cn=accord,ou={},ou={}",
+                dn::escape_value(tenant),
+                dn::escape_value(ns)
+            ),
             managed,
             classes,
             adopt: settings.adopt,
@@ -127,15 +186,37 @@ impl LdapTarget {
     }
 
     async fn connect(&self) -> Result<Ldap, TargetError> {
-        let settings = self.tls.apply(LdapConnSettings::new().set_conn_timeout(Duration::from_secs(5)))?;
+        let settings = self
+            .tls
+            .apply(LdapConnSettings::new().set_conn_timeout(Duration::from_secs(5)))?;
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &self.url)
             .await
-            .map_err(|e| TargetError::unreachable(format!("cannot connect to {}: {}", self.url, describe(&e))))?;
+            .map_err(|e| {
+                TargetError::unreachable(format!(
+                    "cannot connect to {}: {}",
+                    self.url,
+                    describe(&e)
+                ))
+            })?;
         ldap3::drive!(conn);
         if let Some((dn, pw)) = &self.bind {
-            let r = ldap.with_timeout(OP_TIMEOUT).simple_bind(dn, pw).await.map_err(|e| TargetError::unreachable(format!("bind to {} failed: {}", self.url, describe(&e))))?;
+            let r = ldap
+                .with_timeout(OP_TIMEOUT)
+                .simple_bind(dn, pw)
+                .await
+                .map_err(|e| {
+                    TargetError::unreachable(format!(
+                        "bind to {} failed: {}",
+                        self.url,
+                        describe(&e)
+                    ))
+                })?;
             if r.rc != 0 {
-                return Err(TargetError::auth(format!("bind as {dn} to {} was refused: {}", self.url, rc_text(r.rc, &r.text))));
+                return Err(TargetError::auth(format!(
+                    "bind as {dn} to {} was refused: {}",
+                    self.url,
+                    rc_text(r.rc, &r.text)
+                )));
             }
         }
         Ok(ldap)
@@ -145,13 +226,34 @@ impl LdapTarget {
     pub async fn observe(&self) -> Result<ObservedState, TargetError> {
         let mut ldap = self.connect().await?;
         let filter = format!("(seeAlso={})", escape_filter(&self.marker));
-        let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(PAGE_SIZE))];
+        let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+            Box::new(EntriesOnly::new()),
+            Box::new(PagedResults::new(PAGE_SIZE)),
+        ];
         let mut stream = ldap
-            .streaming_search_with(adapters, &self.layout.base.to_string(), Scope::Subtree, &filter, vec!["*"])
+            .streaming_search_with(
+                adapters,
+                &self.layout.base.to_string(),
+                Scope::Subtree,
+                &filter,
+                vec!["*"],
+            )
             .await
-            .map_err(|e| TargetError::unreachable(format!("search in {} failed: {}", self.layout.base, describe(&e))))?;
+            .map_err(|e| {
+                TargetError::unreachable(format!(
+                    "search in {} failed: {}",
+                    self.layout.base,
+                    describe(&e)
+                ))
+            })?;
         let mut objects = Vec::new();
-        while let Some(entry) = stream.next().await.map_err(|e| TargetError::unreachable(format!("search in {} failed: {}", self.layout.base, describe(&e))))? {
+        while let Some(entry) = stream.next().await.map_err(|e| {
+            TargetError::unreachable(format!(
+                "search in {} failed: {}",
+                self.layout.base,
+                describe(&e)
+            ))
+        })? {
             let entry = SearchEntry::construct(entry);
             if let Some(o) = self.to_object(entry) {
                 objects.push(o);
@@ -159,7 +261,11 @@ impl LdapTarget {
         }
         let res = stream.finish().await;
         if res.rc != 0 && res.rc != 32 {
-            return Err(TargetError::unreachable(format!("search in {} failed: {}", self.layout.base, rc_text(res.rc, &res.text))));
+            return Err(TargetError::unreachable(format!(
+                "search in {} failed: {}",
+                self.layout.base,
+                rc_text(res.rc, &res.text)
+            )));
         }
         let _ = ldap.unbind().await;
         Ok(ObservedState::from_objects(objects))
@@ -199,12 +305,26 @@ impl LdapTarget {
         let managed = &self.managed[&kind];
         let known_classes = &self.classes[&kind];
         for (name, values) in entry.attrs {
-            let Some(canonical) = managed.iter().find(|m| m.eq_ignore_ascii_case(&name)) else { continue };
+            let Some(canonical) = managed.iter().find(|m| m.eq_ignore_ascii_case(&name)) else {
+                continue;
+            };
             let values: Vec<String> = if canonical == "objectClass" {
                 // Classes added by hand are not accord's; it only sees the ones it sets.
-                values.into_iter().filter_map(|v| known_classes.iter().find(|k| k.eq_ignore_ascii_case(&v)).cloned()).collect()
+                values
+                    .into_iter()
+                    .filter_map(|v| {
+                        known_classes
+                            .iter()
+                            .find(|k| k.eq_ignore_ascii_case(&v))
+                            .cloned()
+                    })
+                    .collect()
             } else if canonical == MEMBER_ATTR {
-                values.into_iter().filter(|v| !v.is_empty()).map(|v| self.member_id(&v)).collect()
+                values
+                    .into_iter()
+                    .filter(|v| !v.is_empty())
+                    .map(|v| self.member_id(&v))
+                    .collect()
             } else {
                 values
             };
@@ -217,7 +337,10 @@ impl LdapTarget {
     /// that a member added by hand shows as drift.
     fn member_id(&self, member: &str) -> String {
         match Dn::parse(member) {
-            Ok(dn) if dn.rdn().is_some_and(|r| r.attr.eq_ignore_ascii_case("uid")) && (dn.is_under(&self.layout.people) || dn.is_under(&self.layout.disabled)) => {
+            Ok(dn)
+                if dn.rdn().is_some_and(|r| r.attr.eq_ignore_ascii_case("uid"))
+                    && (dn.is_under(&self.layout.people) || dn.is_under(&self.layout.disabled)) =>
+            {
                 dn.rdn().map(|r| r.value.clone()).unwrap_or_default()
             }
             _ => member.to_string(),
@@ -236,12 +359,18 @@ impl LdapTarget {
                 return report;
             }
         };
-        let index: HashMap<ObjectKey, Dn> =
-            observed.objects.values().filter_map(|o| Some((o.key.clone(), Dn::parse(o.locator.as_deref()?).ok()?))).collect();
+        let index: HashMap<ObjectKey, Dn> = observed
+            .objects
+            .values()
+            .filter_map(|o| Some((o.key.clone(), Dn::parse(o.locator.as_deref()?).ok()?)))
+            .collect();
         let state = Arc::new(Mutex::new(ApplyState { index }));
         let needs_disabled = plan.ops.iter().any(|op| match op {
             Op::Create { object } => object.parent.as_deref() == Some(DISABLED_PARENT),
-            Op::Update { moved_to: Some(Some(p)), .. } => p == DISABLED_PARENT,
+            Op::Update {
+                moved_to: Some(Some(p)),
+                ..
+            } => p == DISABLED_PARENT,
             _ => false,
         });
         let mut containers = vec![self.layout.people.clone(), self.layout.groups.clone()];
@@ -269,30 +398,53 @@ impl LdapTarget {
 
     async fn ensure_container(&self, ldap: &mut Ldap, dn: &Dn) -> Result<(), TargetError> {
         self.pacer.wait().await;
-        let r = ldap.with_timeout(OP_TIMEOUT).search(&dn.to_string(), Scope::Base, "(objectClass=*)", vec!["1.1"]).await.map_err(|e| io_error(&self.url, &e))?;
+        let r = ldap
+            .with_timeout(OP_TIMEOUT)
+            .search(&dn.to_string(), Scope::Base, "(objectClass=*)", vec!["1.1"])
+            .await
+            .map_err(|e| io_error(&self.url, &e))?;
         if r.1.rc == 0 {
             return Ok(());
         }
-        let rdn = dn.rdn().ok_or_else(|| TargetError::config("an empty container DN"))?;
+        let rdn = dn
+            .rdn()
+            .ok_or_else(|| TargetError::config("an empty container DN"))?;
         let attrs = vec![
-            ("objectClass".to_string(), HashSet::from(["organizationalUnit".to_string(), "top".to_string()])),
+            (
+                "objectClass".to_string(),
+                HashSet::from(["organizationalUnit".to_string(), "top".to_string()]),
+            ),
             (rdn.attr.clone(), HashSet::from([rdn.value.clone()])),
         ];
-        let r = ldap.with_timeout(OP_TIMEOUT).add(&dn.to_string(), attrs).await.map_err(|e| io_error(&self.url, &e))?;
+        let r = ldap
+            .with_timeout(OP_TIMEOUT)
+            .add(&dn.to_string(), attrs)
+            .await
+            .map_err(|e| io_error(&self.url, &e))?;
         match r.rc {
             0 | 68 => Ok(()),
-            rc => Err(TargetError::rejected(format!("cannot create container {dn}: {}", rc_text(rc, &r.text)))),
+            rc => Err(TargetError::rejected(format!(
+                "cannot create container {dn}: {}",
+                rc_text(rc, &r.text)
+            ))),
         }
     }
 
-    fn parent_dn(&self, kind: ObjectKind, parent: Option<&str>, index: &HashMap<ObjectKey, Dn>) -> Result<Dn, TargetError> {
+    fn parent_dn(
+        &self,
+        kind: ObjectKind,
+        parent: Option<&str>,
+        index: &HashMap<ObjectKey, Dn>,
+    ) -> Result<Dn, TargetError> {
         match (kind, parent) {
             (ObjectKind::Group, _) => Ok(self.layout.groups.clone()),
             (_, Some(DISABLED_PARENT)) => Ok(self.layout.disabled.clone()),
             (_, Some(unit)) if self.layout.tree => index
                 .get(&ObjectKey::new(ObjectKind::Unit, unit))
                 .cloned()
-                .ok_or_else(|| TargetError::rejected(format!("its unit {unit} is not in the directory"))),
+                .ok_or_else(|| {
+                    TargetError::rejected(format!("its unit {unit} is not in the directory"))
+                }),
             _ => Ok(self.layout.people.clone()),
         }
     }
@@ -307,41 +459,91 @@ impl LdapTarget {
 
     /// The values to write for an attribute: group members become DNs; an empty group keeps
     /// the empty DN as placeholder, since groupOfNames must have a member.
-    fn ldap_values(&self, kind: ObjectKind, attr: &str, values: &[String], index: &HashMap<ObjectKey, Dn>) -> HashSet<String> {
+    fn ldap_values(
+        &self,
+        kind: ObjectKind,
+        attr: &str,
+        values: &[String],
+        index: &HashMap<ObjectKey, Dn>,
+    ) -> HashSet<String> {
         if kind == ObjectKind::Group && attr == MEMBER_ATTR {
             let dns: HashSet<String> = values
                 .iter()
-                .map(|v| match index.get(&ObjectKey::new(ObjectKind::Person, v.as_str())) {
-                    Some(dn) => dn.to_string(),
-                    None if Dn::parse(v).is_ok_and(|d| d.0.len() > 1) => v.clone(), // a DN kept as it is
-                    None => self.layout.people.child("uid", v).to_string(),
-                })
+                .map(
+                    |v| match index.get(&ObjectKey::new(ObjectKind::Person, v.as_str())) {
+                        Some(dn) => dn.to_string(),
+                        None if Dn::parse(v).is_ok_and(|d| d.0.len() > 1) => v.clone(), // a DN kept as it is
+                        None => self.layout.people.child("uid", v).to_string(),
+                    },
+                )
                 .collect();
-            return if dns.is_empty() { HashSet::from([String::new()]) } else { dns };
+            return if dns.is_empty() {
+                HashSet::from([String::new()])
+            } else {
+                dns
+            };
         }
         values.iter().cloned().collect()
     }
 
-    async fn apply_op(&self, ldap: &mut Ldap, op: &Op, state: &Mutex<ApplyState>) -> Result<usize, TargetError> {
+    async fn apply_op(
+        &self,
+        ldap: &mut Ldap,
+        op: &Op,
+        state: &Mutex<ApplyState>,
+    ) -> Result<usize, TargetError> {
         match op {
             Op::Create { object } => self.create(ldap, object, state).await,
-            Op::Update { key, locator, moved_to, changes, .. } => {
+            Op::Update {
+                key,
+                locator,
+                moved_to,
+                changes,
+                ..
+            } => {
                 let mut writes = 0;
                 let mut dn = match locator {
                     Some(l) => Dn::parse(l).map_err(TargetError::rejected)?,
-                    None => state.lock().expect("apply state").index.get(key).cloned().ok_or_else(|| TargetError::rejected("not found in the directory"))?,
+                    None => state
+                        .lock()
+                        .expect("apply state")
+                        .index
+                        .get(key)
+                        .cloned()
+                        .ok_or_else(|| TargetError::rejected("not found in the directory"))?,
                 };
                 if let Some(to) = moved_to {
-                    let new_parent = self.parent_dn(key.kind, to.as_deref(), &state.lock().expect("apply state").index)?;
-                    let rdn = dn.rdn().cloned().ok_or_else(|| TargetError::rejected("an empty DN"))?;
+                    let new_parent = self.parent_dn(
+                        key.kind,
+                        to.as_deref(),
+                        &state.lock().expect("apply state").index,
+                    )?;
+                    let rdn = dn
+                        .rdn()
+                        .cloned()
+                        .ok_or_else(|| TargetError::rejected("an empty DN"))?;
                     let rdn_text = format!("{}={}", rdn.attr, dn::escape_value(&rdn.value));
                     self.pacer.wait().await;
-                    let r = ldap.with_timeout(OP_TIMEOUT).modifydn(&dn.to_string(), &rdn_text, true, Some(&new_parent.to_string())).await.map_err(|e| io_error(&self.url, &e))?;
+                    let r = ldap
+                        .with_timeout(OP_TIMEOUT)
+                        .modifydn(
+                            &dn.to_string(),
+                            &rdn_text,
+                            true,
+                            Some(&new_parent.to_string()),
+                        )
+                        .await
+                        .map_err(|e| io_error(&self.url, &e))?;
                     let new_dn = new_parent.child(&rdn.attr, &rdn.value);
                     match r.rc {
                         0 => writes += 1,
                         32 if self.exists(ldap, &new_dn).await? => {} // moved before a crash
-                        rc => return Err(TargetError::rejected(format!("cannot move {dn} under {new_parent}: {}", rc_text(rc, &r.text)))),
+                        rc => {
+                            return Err(TargetError::rejected(format!(
+                                "cannot move {dn} under {new_parent}: {}",
+                                rc_text(rc, &r.text)
+                            )));
+                        }
                     }
                     state.lock().expect("apply state").moved(&dn, &new_dn);
                     dn = new_dn;
@@ -349,41 +551,80 @@ impl LdapTarget {
                 if !changes.is_empty() {
                     let mods: Vec<Mod<String>> = {
                         let s = state.lock().expect("apply state");
-                        changes.iter().map(|c| Mod::Replace(c.attr.clone(), self.ldap_values(key.kind, &c.attr, &c.desired, &s.index))).collect()
+                        changes
+                            .iter()
+                            .map(|c| {
+                                Mod::Replace(
+                                    c.attr.clone(),
+                                    self.ldap_values(key.kind, &c.attr, &c.desired, &s.index),
+                                )
+                            })
+                            .collect()
                     };
                     self.pacer.wait().await;
-                    let r = ldap.with_timeout(OP_TIMEOUT).modify(&dn.to_string(), mods).await.map_err(|e| io_error(&self.url, &e))?;
+                    let r = ldap
+                        .with_timeout(OP_TIMEOUT)
+                        .modify(&dn.to_string(), mods)
+                        .await
+                        .map_err(|e| io_error(&self.url, &e))?;
                     if r.rc != 0 {
-                        return Err(TargetError::rejected(format!("cannot modify {dn}: {}", rc_text(r.rc, &r.text))));
+                        return Err(TargetError::rejected(format!(
+                            "cannot modify {dn}: {}",
+                            rc_text(r.rc, &r.text)
+                        )));
                     }
                     writes += 1;
                 }
                 Ok(writes)
             }
             Op::Delete { key, locator, .. } => {
-                let Some(dn) = locator.clone().or_else(|| state.lock().expect("apply state").index.get(key).map(|d| d.to_string())) else {
+                let Some(dn) = locator.clone().or_else(|| {
+                    state
+                        .lock()
+                        .expect("apply state")
+                        .index
+                        .get(key)
+                        .map(|d| d.to_string())
+                }) else {
                     return Ok(0);
                 };
                 self.pacer.wait().await;
-                let r = ldap.with_timeout(OP_TIMEOUT).delete(&dn).await.map_err(|e| io_error(&self.url, &e))?;
+                let r = ldap
+                    .with_timeout(OP_TIMEOUT)
+                    .delete(&dn)
+                    .await
+                    .map_err(|e| io_error(&self.url, &e))?;
                 match r.rc {
                     0 => Ok(1),
                     32 => Ok(0), // already gone
-                    66 => Err(TargetError::rejected(format!("cannot delete {dn}: it has entries under it that accord does not own"))),
-                    rc => Err(TargetError::rejected(format!("cannot delete {dn}: {}", rc_text(rc, &r.text)))),
+                    66 => Err(TargetError::rejected(format!(
+                        "cannot delete {dn}: it has entries under it that accord does not own"
+                    ))),
+                    rc => Err(TargetError::rejected(format!(
+                        "cannot delete {dn}: {}",
+                        rc_text(rc, &r.text)
+                    ))),
                 }
             }
         }
     }
 
-    async fn create(&self, ldap: &mut Ldap, object: &Object, state: &Mutex<ApplyState>) -> Result<usize, TargetError> {
+    async fn create(
+        &self,
+        ldap: &mut Ldap,
+        object: &Object,
+        state: &Mutex<ApplyState>,
+    ) -> Result<usize, TargetError> {
         let key = &object.key;
         let (dn, mut attrs) = {
             let s = state.lock().expect("apply state");
             let parent = self.parent_dn(key.kind, object.parent.as_deref(), &s.index)?;
             let dn = parent.child(Self::rdn_attr(key.kind), &key.id);
-            let attrs: Vec<(String, HashSet<String>)> =
-                object.attrs.iter().map(|(k, v)| (k.to_string(), self.ldap_values(key.kind, k, v, &s.index))).collect();
+            let attrs: Vec<(String, HashSet<String>)> = object
+                .attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), self.ldap_values(key.kind, k, v, &s.index)))
+                .collect();
             (dn, attrs)
         };
         if key.kind == ObjectKind::Group && !object.attrs.contains_key(MEMBER_ATTR) {
@@ -391,7 +632,11 @@ impl LdapTarget {
         }
         attrs.push(("seeAlso".to_string(), HashSet::from([self.marker.clone()])));
         self.pacer.wait().await;
-        let r = ldap.with_timeout(OP_TIMEOUT).add(&dn.to_string(), attrs.clone()).await.map_err(|e| io_error(&self.url, &e))?;
+        let r = ldap
+            .with_timeout(OP_TIMEOUT)
+            .add(&dn.to_string(), attrs.clone())
+            .await
+            .map_err(|e| io_error(&self.url, &e))?;
         let writes = match r.rc {
             0 => 1,
             68 => {
@@ -402,31 +647,62 @@ impl LdapTarget {
                         "{dn} already exists and accord does not own it; set ldap.adopt: true on the Integration to take it over"
                     )));
                 }
-                let mut mods: Vec<Mod<String>> = attrs.into_iter().filter(|(k, _)| k != "seeAlso").map(|(k, v)| Mod::Replace(k, v)).collect();
+                let mut mods: Vec<Mod<String>> = attrs
+                    .into_iter()
+                    .filter(|(k, _)| k != "seeAlso")
+                    .map(|(k, v)| Mod::Replace(k, v))
+                    .collect();
                 if !owned {
-                    mods.push(Mod::Add("seeAlso".to_string(), HashSet::from([self.marker.clone()])));
+                    mods.push(Mod::Add(
+                        "seeAlso".to_string(),
+                        HashSet::from([self.marker.clone()]),
+                    ));
                 }
                 self.pacer.wait().await;
-                let r = ldap.with_timeout(OP_TIMEOUT).modify(&dn.to_string(), mods).await.map_err(|e| io_error(&self.url, &e))?;
+                let r = ldap
+                    .with_timeout(OP_TIMEOUT)
+                    .modify(&dn.to_string(), mods)
+                    .await
+                    .map_err(|e| io_error(&self.url, &e))?;
                 if r.rc != 0 {
-                    return Err(TargetError::rejected(format!("cannot update existing {dn}: {}", rc_text(r.rc, &r.text))));
+                    return Err(TargetError::rejected(format!(
+                        "cannot update existing {dn}: {}",
+                        rc_text(r.rc, &r.text)
+                    )));
                 }
                 1
             }
-            rc => return Err(TargetError::rejected(format!("cannot add {dn}: {}", rc_text(rc, &r.text)))),
+            rc => {
+                return Err(TargetError::rejected(format!(
+                    "cannot add {dn}: {}",
+                    rc_text(rc, &r.text)
+                )));
+            }
         };
-        state.lock().expect("apply state").index.insert(key.clone(), dn);
+        state
+            .lock()
+            .expect("apply state")
+            .index
+            .insert(key.clone(), dn);
         Ok(writes)
     }
 
     async fn exists(&self, ldap: &mut Ldap, dn: &Dn) -> Result<bool, TargetError> {
-        let r = ldap.with_timeout(OP_TIMEOUT).search(&dn.to_string(), Scope::Base, "(objectClass=*)", vec!["1.1"]).await.map_err(|e| io_error(&self.url, &e))?;
+        let r = ldap
+            .with_timeout(OP_TIMEOUT)
+            .search(&dn.to_string(), Scope::Base, "(objectClass=*)", vec!["1.1"])
+            .await
+            .map_err(|e| io_error(&self.url, &e))?;
         Ok(r.1.rc == 0 && !r.0.is_empty())
     }
 
     async fn is_owned(&self, ldap: &mut Ldap, dn: &Dn) -> Result<bool, TargetError> {
         let filter = format!("(seeAlso={})", escape_filter(&self.marker));
-        let r = ldap.with_timeout(OP_TIMEOUT).search(&dn.to_string(), Scope::Base, &filter, vec!["1.1"]).await.map_err(|e| io_error(&self.url, &e))?;
+        let r = ldap
+            .with_timeout(OP_TIMEOUT)
+            .search(&dn.to_string(), Scope::Base, &filter, vec!["1.1"])
+            .await
+            .map_err(|e| io_error(&self.url, &e))?;
         Ok(r.1.rc == 0 && !r.0.is_empty())
     }
 }
@@ -491,5 +767,9 @@ fn rc_text(rc: u32, text: &str) -> String {
         69 => "objectClassModsProhibited",
         _ => "error",
     };
-    if text.is_empty() { format!("{name} ({rc})") } else { format!("{name} ({rc}): {text}") }
+    if text.is_empty() {
+        format!("{name} ({rc})")
+    } else {
+        format!("{name} ({rc}): {text}")
+    }
 }

@@ -20,18 +20,41 @@ pub struct TlsOptions {
 }
 
 impl TlsOptions {
-    pub fn from_spec(tls: Option<&TlsSettings>, snapshot: &Snapshot, ns: &str) -> Result<Self, TargetError> {
-        let Some(tls) = tls else { return Ok(Self::default()) };
+    pub fn from_spec(
+        tls: Option<&TlsSettings>,
+        snapshot: &Snapshot,
+        ns: &str,
+    ) -> Result<Self, TargetError> {
+        let Some(tls) = tls else {
+            return Ok(Self::default());
+        };
         let ca_pem = match &tls.ca_secret_ref {
             None => None,
             Some(r) => {
-                let secret = snapshot
-                    .secret(ns, &r.secret_name)
-                    .ok_or_else(|| TargetError::config(format!("CA Secret {:?} does not exist in namespace {ns}", r.secret_name)))?;
-                Some(secret.get(&r.key).ok_or_else(|| TargetError::config(format!("CA Secret {:?} has no key {:?}", r.secret_name, r.key)))?.to_string())
+                let secret = snapshot.secret(ns, &r.secret_name).ok_or_else(|| {
+                    TargetError::config(format!(
+                        "CA Secret {:?} does not exist in namespace {ns}",
+                        r.secret_name
+                    ))
+                })?;
+                Some(
+                    secret
+                        .get(&r.key)
+                        .ok_or_else(|| {
+                            TargetError::config(format!(
+                                "CA Secret {:?} has no key {:?}",
+                                r.secret_name, r.key
+                            ))
+                        })?
+                        .to_string(),
+                )
             }
         };
-        Ok(Self { ca_pem, start_tls: tls.start_tls, insecure: tls.insecure_skip_verify })
+        Ok(Self {
+            ca_pem,
+            start_tls: tls.start_tls,
+            insecure: tls.insecure_skip_verify,
+        })
     }
 
     pub fn apply(&self, mut settings: LdapConnSettings) -> Result<LdapConnSettings, TargetError> {
@@ -41,20 +64,27 @@ impl TlsOptions {
         }
         if let Some(pem) = &self.ca_pem {
             let mut roots = RootCertStore::empty();
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
-                .collect::<Result<_, _>>()
-                .map_err(|e| TargetError::config(format!("the CA certificate is not PEM: {e}")))?;
+            let certs: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(pem.as_bytes())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| {
+                        TargetError::config(format!("the CA certificate is not PEM: {e}"))
+                    })?;
             if certs.is_empty() {
                 return Err(TargetError::config("the CA Secret holds no certificate"));
             }
             for c in certs {
-                roots.add(c).map_err(|e| TargetError::config(format!("the CA certificate cannot be used: {e}")))?;
+                roots.add(c).map_err(|e| {
+                    TargetError::config(format!("the CA certificate cannot be used: {e}"))
+                })?;
             }
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| TargetError::config(e.to_string()))?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TargetError::config(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
             settings = settings.set_config(Arc::new(config));
         }
         Ok(settings)

@@ -27,19 +27,86 @@ struct Kind {
 }
 
 const KINDS: &[Kind] = &[
-    Kind { group: "accord.dev", version: "v1alpha1", plural: "tenants", kind: "Tenant", namespaced: true, status: true },
-    Kind { group: "accord.dev", version: "v1alpha1", plural: "orgunits", kind: "OrgUnit", namespaced: true, status: true },
-    Kind { group: "accord.dev", version: "v1alpha1", plural: "usergrants", kind: "UserGrant", namespaced: true, status: true },
-    Kind { group: "accord.dev", version: "v1alpha1", plural: "integrations", kind: "Integration", namespaced: true, status: true },
-    Kind { group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true, status: false },
-    Kind { group: "", version: "v1", plural: "events", kind: "Event", namespaced: true, status: false },
-    Kind { group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false, status: false },
-    Kind { group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true, status: false },
-    Kind { group: "events.k8s.io", version: "v1", plural: "events", kind: "Event", namespaced: true, status: false },
+    Kind {
+        group: "accord.dev",
+        version: "v1alpha1",
+        plural: "tenants",
+        kind: "Tenant",
+        namespaced: true,
+        status: true,
+    },
+    Kind {
+        group: "accord.dev",
+        version: "v1alpha1",
+        plural: "orgunits",
+        kind: "OrgUnit",
+        namespaced: true,
+        status: true,
+    },
+    Kind {
+        group: "accord.dev",
+        version: "v1alpha1",
+        plural: "usergrants",
+        kind: "UserGrant",
+        namespaced: true,
+        status: true,
+    },
+    Kind {
+        group: "accord.dev",
+        version: "v1alpha1",
+        plural: "integrations",
+        kind: "Integration",
+        namespaced: true,
+        status: true,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        plural: "secrets",
+        kind: "Secret",
+        namespaced: true,
+        status: false,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        plural: "events",
+        kind: "Event",
+        namespaced: true,
+        status: false,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        plural: "namespaces",
+        kind: "Namespace",
+        namespaced: false,
+        status: false,
+    },
+    Kind {
+        group: "coordination.k8s.io",
+        version: "v1",
+        plural: "leases",
+        kind: "Lease",
+        namespaced: true,
+        status: false,
+    },
+    Kind {
+        group: "events.k8s.io",
+        version: "v1",
+        plural: "events",
+        kind: "Event",
+        namespaced: true,
+        status: false,
+    },
 ];
 
 fn api_version(k: &Kind) -> String {
-    if k.group.is_empty() { k.version.to_string() } else { format!("{}/{}", k.group, k.version) }
+    if k.group.is_empty() {
+        k.version.to_string()
+    } else {
+        format!("{}/{}", k.group, k.version)
+    }
 }
 
 /// (group, plural, namespace, name)
@@ -79,7 +146,10 @@ fn status(code: u16, reason: &str, message: impl Into<String>) -> Response {
 }
 
 fn now() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Second).unwrap().to_string()
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap()
+        .to_string()
 }
 
 impl Emulator {
@@ -88,24 +158,66 @@ impl Emulator {
         let (tx, _) = tokio::sync::broadcast::channel(65_536);
         let mut schemas = HashMap::new();
         for crd in accord::api::crds() {
-            let schema = serde_json::to_value(crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap()).unwrap();
-            let kind = KINDS.iter().find(|k| k.kind == crd.spec.names.kind).unwrap().plural;
-            schemas.insert(kind, jsonschema::options().should_validate_formats(true).build(&schema).unwrap());
+            let schema = serde_json::to_value(
+                crd.spec.versions[0]
+                    .schema
+                    .as_ref()
+                    .unwrap()
+                    .open_api_v3_schema
+                    .as_ref()
+                    .unwrap(),
+            )
+            .unwrap();
+            let kind = KINDS
+                .iter()
+                .find(|k| k.kind == crd.spec.names.kind)
+                .unwrap()
+                .plural;
+            schemas.insert(
+                kind,
+                jsonschema::options()
+                    .should_validate_formats(true)
+                    .build(&schema)
+                    .unwrap(),
+            );
         }
-        let store = Arc::new(Mutex::new(Store { rv: 1, uid: 0, objects: BTreeMap::new(), history: VecDeque::new(), oldest: 0, schemas, tx, requests: BTreeMap::new() }));
+        let store = Arc::new(Mutex::new(Store {
+            rv: 1,
+            uid: 0,
+            objects: BTreeMap::new(),
+            history: VecDeque::new(),
+            oldest: 0,
+            schemas,
+            tx,
+            requests: BTreeMap::new(),
+        }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let st = store.clone();
         std::thread::spawn(move || {
-            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async move {
-                let app = axum::Router::new().fallback(handle).with_state(st);
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).with_graceful_shutdown(async { let _ = stop_rx.await; }).await.unwrap();
-            });
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    let app = axum::Router::new().fallback(handle).with_state(st);
+                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stop_rx.await;
+                        })
+                        .await
+                        .unwrap();
+                });
         });
-        Emulator { port, store, stop: Arc::new(Mutex::new(Some(stop_tx))) }
+        Emulator {
+            port,
+            store,
+            stop: Arc::new(Mutex::new(Some(stop_tx))),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -132,11 +244,28 @@ impl Emulator {
     }
 
     pub fn get(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<Value> {
-        self.store.lock().unwrap().objects.get(&(group.to_string(), plural.to_string(), ns.to_string(), name.to_string())).cloned()
+        self.store
+            .lock()
+            .unwrap()
+            .objects
+            .get(&(
+                group.to_string(),
+                plural.to_string(),
+                ns.to_string(),
+                name.to_string(),
+            ))
+            .cloned()
     }
 
     pub fn list(&self, group: &str, plural: &str) -> Vec<Value> {
-        self.store.lock().unwrap().objects.iter().filter(|(k, _)| k.0 == group && k.1 == plural).map(|(_, v)| v.clone()).collect()
+        self.store
+            .lock()
+            .unwrap()
+            .objects
+            .iter()
+            .filter(|(k, _)| k.0 == group && k.1 == plural)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// Creates every document of every `.yaml` file under `dir`, as `kubectl apply -R -f` would.
@@ -158,8 +287,19 @@ impl Emulator {
             let text = std::fs::read_to_string(&f).unwrap();
             for doc in serde_yaml::Deserializer::from_str(&text) {
                 let v: Value = serde::Deserialize::deserialize(doc).unwrap();
-                let kind = KINDS.iter().find(|k| k.kind == v["kind"].as_str().unwrap() && api_version(k) == v["apiVersion"].as_str().unwrap()).expect("a known kind");
-                let t = Target { kind, namespace: v["metadata"]["namespace"].as_str().map(String::from), name: None, status: false };
+                let kind = KINDS
+                    .iter()
+                    .find(|k| {
+                        k.kind == v["kind"].as_str().unwrap()
+                            && api_version(k) == v["apiVersion"].as_str().unwrap()
+                    })
+                    .expect("a known kind");
+                let t = Target {
+                    kind,
+                    namespace: v["metadata"]["namespace"].as_str().map(String::from),
+                    name: None,
+                    status: false,
+                };
                 let key = key_of(&t, v["metadata"]["name"].as_str().unwrap());
                 if let Err(r) = s.write(&t, key, v, None) {
                     panic!("{}: not accepted: {:?}", f.display(), r.status());
@@ -169,7 +309,13 @@ impl Emulator {
     }
 
     pub fn count(&self, method: &str) -> usize {
-        self.store.lock().unwrap().requests.get(method).copied().unwrap_or(0)
+        self.store
+            .lock()
+            .unwrap()
+            .requests
+            .get(method)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn stop(&self) {
@@ -212,22 +358,40 @@ fn parse_path(path: &str) -> Option<Result<Target, Response>> {
         [p, n, s] => (*p, Some(n.to_string()), Some(*s)),
         _ => return None,
     };
-    let kind = KINDS.iter().find(|k| k.group == group && k.version == version && k.plural == plural)?;
+    let kind = KINDS
+        .iter()
+        .find(|k| k.group == group && k.version == version && k.plural == plural)?;
     if sub.is_some_and(|s| s != "status" || !kind.status) {
-        return Some(Err(status(404, "NotFound", format!("no subresource {sub:?}"))));
+        return Some(Err(status(
+            404,
+            "NotFound",
+            format!("no subresource {sub:?}"),
+        )));
     }
-    Some(Ok(Target { kind, namespace, name, status: sub == Some("status") }))
+    Some(Ok(Target {
+        kind,
+        namespace,
+        name,
+        status: sub == Some("status"),
+    }))
 }
 
 fn discovery(path: &str) -> Option<Value> {
     let groups: Vec<&str> = {
-        let mut g: Vec<&str> = KINDS.iter().map(|k| k.group).filter(|g| !g.is_empty()).collect();
+        let mut g: Vec<&str> = KINDS
+            .iter()
+            .map(|k| k.group)
+            .filter(|g| !g.is_empty())
+            .collect();
         g.dedup();
         g
     };
     let resources = |group: &str, version: &str| {
         let mut out = Vec::new();
-        for k in KINDS.iter().filter(|k| k.group == group && k.version == version) {
+        for k in KINDS
+            .iter()
+            .filter(|k| k.group == group && k.version == version)
+        {
             out.push(json!({"name": k.plural, "singularName": k.kind.to_lowercase(), "namespaced": k.namespaced, "kind": k.kind,
                 "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}));
             if k.status {
@@ -241,20 +405,33 @@ fn discovery(path: &str) -> Option<Value> {
         json!({"name": g, "versions": [{"groupVersion": format!("{g}/{v}"), "version": v}], "preferredVersion": {"groupVersion": format!("{g}/{v}"), "version": v}})
     };
     match path.trim_end_matches('/') {
-        "/api" => Some(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})),
+        "/api" => Some(
+            json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
+        ),
         "/api/v1" => Some(resources("", "v1")),
-        "/apis" => Some(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups.iter().map(|g| group_doc(g)).collect::<Vec<_>>()})),
-        "/version" => Some(json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-accord-emulator", "platform": "linux/amd64"})),
+        "/apis" => Some(
+            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups.iter().map(|g| group_doc(g)).collect::<Vec<_>>()}),
+        ),
+        "/version" => Some(
+            json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-accord-emulator", "platform": "linux/amd64"}),
+        ),
         p => {
             let parts: Vec<&str> = p.trim_matches('/').split('/').collect();
             match parts.as_slice() {
-                ["apis", g] if groups.contains(g) => Some(json!({"kind": "APIGroup", "apiVersion": "v1"}).as_object().cloned().map(|mut m| {
-                    if let Value::Object(d) = group_doc(g) {
-                        m.extend(d);
-                    }
-                    Value::Object(m)
-                })?),
-                ["apis", g, v] if KINDS.iter().any(|k| k.group == *g && k.version == *v) => Some(resources(g, v)),
+                ["apis", g] if groups.contains(g) => Some(
+                    json!({"kind": "APIGroup", "apiVersion": "v1"})
+                        .as_object()
+                        .cloned()
+                        .map(|mut m| {
+                            if let Value::Object(d) = group_doc(g) {
+                                m.extend(d);
+                            }
+                            Value::Object(m)
+                        })?,
+                ),
+                ["apis", g, v] if KINDS.iter().any(|k| k.group == *g && k.version == *v) => {
+                    Some(resources(g, v))
+                }
                 _ => None,
             }
         }
@@ -270,20 +447,35 @@ async fn handle(State(store): State<Arc<Mutex<Store>>>, req: Request) -> Respons
         .map(|q| url_decode_pairs(q))
         .unwrap_or_default();
     let headers = req.headers().clone();
-    *store.lock().unwrap().requests.entry(method.to_string()).or_default() += 1;
+    *store
+        .lock()
+        .unwrap()
+        .requests
+        .entry(method.to_string())
+        .or_default() += 1;
     if method == Method::GET
         && let Some(doc) = discovery(&path)
     {
         return axum::Json(doc).into_response();
     }
     let target = match parse_path(&path) {
-        None => return status(404, "NotFound", format!("the server could not find the requested resource {path}")),
+        None => {
+            return status(
+                404,
+                "NotFound",
+                format!("the server could not find the requested resource {path}"),
+            );
+        }
         Some(Err(r)) => return r,
         Some(Ok(t)) => t,
     };
-    let body = axum::body::to_bytes(req.into_body(), 64 << 20).await.unwrap_or_default();
+    let body = axum::body::to_bytes(req.into_body(), 64 << 20)
+        .await
+        .unwrap_or_default();
     match (&method, &target.name) {
-        (&Method::GET, None) if query.get("watch").is_some_and(|w| w == "1" || w == "true") => watch(store, target, query).await,
+        (&Method::GET, None) if query.get("watch").is_some_and(|w| w == "1" || w == "true") => {
+            watch(store, target, query).await
+        }
         (&Method::GET, None) => list(&store, &target, &query),
         (&Method::GET, Some(_)) => get(&store, &target),
         (&Method::POST, None) => create(&store, &target, &body),
@@ -332,21 +524,37 @@ fn decode(s: &str) -> String {
 }
 
 fn key_of(t: &Target, name: &str) -> Key {
-    (t.kind.group.to_string(), t.kind.plural.to_string(), t.namespace.clone().unwrap_or_default(), name.to_string())
+    (
+        t.kind.group.to_string(),
+        t.kind.plural.to_string(),
+        t.namespace.clone().unwrap_or_default(),
+        name.to_string(),
+    )
 }
 
 fn get(store: &Mutex<Store>, t: &Target) -> Response {
     let s = store.lock().unwrap();
     match s.objects.get(&key_of(t, t.name.as_deref().unwrap())) {
         Some(o) => axum::Json(o.clone()).into_response(),
-        None => status(404, "NotFound", format!("{} \"{}\" not found", t.kind.plural, t.name.as_deref().unwrap())),
+        None => status(
+            404,
+            "NotFound",
+            format!(
+                "{} \"{}\" not found",
+                t.kind.plural,
+                t.name.as_deref().unwrap()
+            ),
+        ),
     }
 }
 
 fn matches(obj: &Value, query: &HashMap<String, String>) -> bool {
     if let Some(sel) = query.get("labelSelector").filter(|s| !s.is_empty()) {
         for term in sel.split(',') {
-            let (k, v) = term.split_once('=').map(|(k, v)| (k.trim_end_matches('='), v)).unwrap_or((term, ""));
+            let (k, v) = term
+                .split_once('=')
+                .map(|(k, v)| (k.trim_end_matches('='), v))
+                .unwrap_or((term, ""));
             if obj["metadata"]["labels"][k].as_str() != Some(v) {
                 return false;
             }
@@ -354,7 +562,10 @@ fn matches(obj: &Value, query: &HashMap<String, String>) -> bool {
     }
     if let Some(sel) = query.get("fieldSelector").filter(|s| !s.is_empty()) {
         for term in sel.split(',') {
-            let (k, v) = term.split_once('=').map(|(k, v)| (k.trim_end_matches('='), v)).unwrap_or((term, ""));
+            let (k, v) = term
+                .split_once('=')
+                .map(|(k, v)| (k.trim_end_matches('='), v))
+                .unwrap_or((term, ""));
             let got = match k {
                 "metadata.name" => obj["metadata"]["name"].as_str(),
                 "metadata.namespace" => obj["metadata"]["namespace"].as_str(),
@@ -374,7 +585,11 @@ fn in_scope(k: &Key, t: &Target) -> bool {
 
 fn list(store: &Mutex<Store>, t: &Target, query: &HashMap<String, String>) -> Response {
     let s = store.lock().unwrap();
-    let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
     // continue token: "<rv>/<namespace>/<name>" of the last item sent.
     let after = match query.get("continue").filter(|c| !c.is_empty()) {
         None => None,
@@ -384,19 +599,37 @@ fn list(store: &Mutex<Store>, t: &Target, query: &HashMap<String, String>) -> Re
             if rv < s.oldest {
                 return status(410, "Expired", "the continue token has expired");
             }
-            Some((it.next().unwrap_or("").to_string(), it.next().unwrap_or("").to_string()))
+            Some((
+                it.next().unwrap_or("").to_string(),
+                it.next().unwrap_or("").to_string(),
+            ))
         }
     };
     let mut items = Vec::new();
     let mut next = None;
-    for (k, v) in s.objects.iter().filter(|(k, v)| in_scope(k, t) && matches(v, query)) {
+    for (k, v) in s
+        .objects
+        .iter()
+        .filter(|(k, v)| in_scope(k, t) && matches(v, query))
+    {
         if let Some((ns, name)) = &after
             && (&k.2, &k.3) <= (ns, name)
         {
             continue;
         }
         if items.len() == limit {
-            next = Some(format!("{}/{}/{}", s.rv, items.last().map(|(k, _): &(Key, Value)| k.2.clone()).unwrap_or_default(), items.last().map(|(k, _): &(Key, Value)| k.3.clone()).unwrap_or_default()));
+            next = Some(format!(
+                "{}/{}/{}",
+                s.rv,
+                items
+                    .last()
+                    .map(|(k, _): &(Key, Value)| k.2.clone())
+                    .unwrap_or_default(),
+                items
+                    .last()
+                    .map(|(k, _): &(Key, Value)| k.3.clone())
+                    .unwrap_or_default()
+            ));
             break;
         }
         items.push((k.clone(), v.clone()));
@@ -410,7 +643,12 @@ fn list(store: &Mutex<Store>, t: &Target, query: &HashMap<String, String>) -> Re
 
 impl Store {
     fn record(&mut self, kind: &'static str, key: Key, object: Value) {
-        let e = WatchEvent { rv: self.rv, kind, key, object };
+        let e = WatchEvent {
+            rv: self.rv,
+            kind,
+            key,
+            object,
+        };
         self.history.push_back(e.clone());
         while self.history.len() > HISTORY {
             if let Some(old) = self.history.pop_front() {
@@ -421,18 +659,38 @@ impl Store {
     }
 
     fn validate(&self, t: &Target, obj: &Value) -> Result<(), Response> {
-        let Some(v) = self.schemas.get(t.kind.plural) else { return Ok(()) };
-        let errors: Vec<String> = v.iter_errors(obj).map(|e| format!("{}: {}", e.instance_path(), e)).collect();
+        let Some(v) = self.schemas.get(t.kind.plural) else {
+            return Ok(());
+        };
+        let errors: Vec<String> = v
+            .iter_errors(obj)
+            .map(|e| format!("{}: {}", e.instance_path(), e))
+            .collect();
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(status(422, "Invalid", format!("{} \"{}\" is invalid: {}", t.kind.kind, obj["metadata"]["name"].as_str().unwrap_or(""), errors.join("; "))))
+            Err(status(
+                422,
+                "Invalid",
+                format!(
+                    "{} \"{}\" is invalid: {}",
+                    t.kind.kind,
+                    obj["metadata"]["name"].as_str().unwrap_or(""),
+                    errors.join("; ")
+                ),
+            ))
         }
     }
 
     /// Stores `obj` as the new version of `key` (or a new object), with the bookkeeping a
     /// real API server does. `old` is the stored object, if any.
-    fn write(&mut self, t: &Target, key: Key, mut obj: Value, old: Option<&Value>) -> Result<Value, Response> {
+    fn write(
+        &mut self,
+        t: &Target,
+        key: Key,
+        mut obj: Value,
+        old: Option<&Value>,
+    ) -> Result<Value, Response> {
         obj["apiVersion"] = json!(api_version(t.kind));
         obj["kind"] = json!(t.kind.kind);
         obj["metadata"]["name"] = json!(key.3);
@@ -474,7 +732,11 @@ impl Store {
                 }
                 if t.kind.group == "accord.dev" {
                     let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
-                    let bumped = if obj["spec"] != old["spec"] { generation + 1 } else { generation };
+                    let bumped = if obj["spec"] != old["spec"] {
+                        generation + 1
+                    } else {
+                        generation
+                    };
                     obj["metadata"]["generation"] = json!(bumped);
                 }
             }
@@ -483,10 +745,15 @@ impl Store {
             self.validate(t, &obj)?;
         }
         if obj["metadata"]["managedFields"].is_null() {
-            obj["metadata"].as_object_mut().unwrap().remove("managedFields");
+            obj["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .remove("managedFields");
         }
         // A deleted object goes when its last finalizer does.
-        let finalizers = obj["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+        let finalizers = obj["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         if !obj["metadata"]["deletionTimestamp"].is_null() && !finalizers {
@@ -502,16 +769,28 @@ impl Store {
 }
 
 fn parse_body(body: &Bytes) -> Result<Value, Response> {
-    serde_json::from_slice(body).or_else(|_| serde_yaml::from_slice(body)).map_err(|e| status(400, "BadRequest", format!("the body is not JSON or YAML: {e}")))
+    serde_json::from_slice(body)
+        .or_else(|_| serde_yaml::from_slice(body))
+        .map_err(|e| {
+            status(
+                400,
+                "BadRequest",
+                format!("the body is not JSON or YAML: {e}"),
+            )
+        })
 }
 
 fn check_rv(given: &Value, current: &Value) -> Result<(), Response> {
     match given["metadata"]["resourceVersion"].as_str() {
-        Some(rv) if !rv.is_empty() && Some(rv) != current["metadata"]["resourceVersion"].as_str() => Err(status(
-            409,
-            "Conflict",
-            "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again",
-        )),
+        Some(rv)
+            if !rv.is_empty() && Some(rv) != current["metadata"]["resourceVersion"].as_str() =>
+        {
+            Err(status(
+                409,
+                "Conflict",
+                "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again",
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -527,7 +806,11 @@ fn create(store: &Mutex<Store>, t: &Target, body: &Bytes) -> Response {
     let mut s = store.lock().unwrap();
     let key = key_of(t, &name);
     if s.objects.contains_key(&key) {
-        return status(409, "AlreadyExists", format!("{} \"{name}\" already exists", t.kind.plural));
+        return status(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", t.kind.plural),
+        );
     }
     match s.write(t, key, obj, None) {
         Ok(o) => (StatusCode::CREATED, axum::Json(o)).into_response(),
@@ -543,7 +826,11 @@ fn replace(store: &Mutex<Store>, t: &Target, body: &Bytes) -> Response {
     let mut s = store.lock().unwrap();
     let key = key_of(t, t.name.as_deref().unwrap());
     let Some(old) = s.objects.get(&key).cloned() else {
-        return status(404, "NotFound", format!("{} \"{}\" not found", t.kind.plural, key.3));
+        return status(
+            404,
+            "NotFound",
+            format!("{} \"{}\" not found", t.kind.plural, key.3),
+        );
     };
     if let Err(r) = check_rv(&obj, &old) {
         return r;
@@ -579,7 +866,12 @@ fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
     for op in ops.as_array().ok_or("a JSON patch is a list")? {
         let path = op["path"].as_str().ok_or("an operation without path")?;
         let pointer_parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-        let last = path.rsplit('/').next().unwrap_or("").replace("~1", "/").replace("~0", "~");
+        let last = path
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .replace("~1", "/")
+            .replace("~0", "~");
         match op["op"].as_str() {
             Some("test") => {
                 if doc.pointer(path) != Some(&op["value"]) {
@@ -587,7 +879,9 @@ fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
                 }
             }
             Some("remove") => {
-                let parent = doc.pointer_mut(pointer_parent).ok_or(format!("no {pointer_parent}"))?;
+                let parent = doc
+                    .pointer_mut(pointer_parent)
+                    .ok_or(format!("no {pointer_parent}"))?;
                 match parent {
                     Value::Object(m) => {
                         m.remove(&last).ok_or(format!("no {path}"))?;
@@ -604,7 +898,9 @@ fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
             }
             Some(kind @ ("add" | "replace")) => {
                 let value = op["value"].clone();
-                let parent = doc.pointer_mut(pointer_parent).ok_or(format!("no {pointer_parent}"))?;
+                let parent = doc
+                    .pointer_mut(pointer_parent)
+                    .ok_or(format!("no {pointer_parent}"))?;
                 match parent {
                     Value::Object(m) => {
                         if kind == "replace" && !m.contains_key(&last) {
@@ -632,8 +928,18 @@ fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn patch(store: &Mutex<Store>, t: &Target, headers: &HeaderMap, query: &HashMap<String, String>, body: &Bytes) -> Response {
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+fn patch(
+    store: &Mutex<Store>,
+    t: &Target,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    body: &Bytes,
+) -> Response {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let p = match parse_body(body) {
         Ok(p) => p,
         Err(r) => return r,
@@ -645,8 +951,15 @@ fn patch(store: &Mutex<Store>, t: &Target, headers: &HeaderMap, query: &HashMap<
     if apply && query.get("fieldManager").is_none_or(|f| f.is_empty()) {
         return status(422, "Invalid", "fieldManager is required for apply patches");
     }
-    let Some(current) = old.clone().or_else(|| apply.then(|| json!({"metadata": {"name": key.3}}))) else {
-        return status(404, "NotFound", format!("{} \"{}\" not found", t.kind.plural, key.3));
+    let Some(current) = old
+        .clone()
+        .or_else(|| apply.then(|| json!({"metadata": {"name": key.3}})))
+    else {
+        return status(
+            404,
+            "NotFound",
+            format!("{} \"{}\" not found", t.kind.plural, key.3),
+        );
     };
     let mut doc = current.clone();
     if content_type.starts_with("application/json-patch+json") {
@@ -671,9 +984,16 @@ fn delete(store: &Mutex<Store>, t: &Target) -> Response {
     let mut s = store.lock().unwrap();
     let key = key_of(t, t.name.as_deref().unwrap());
     let Some(old) = s.objects.get(&key).cloned() else {
-        return status(404, "NotFound", format!("{} \"{}\" not found", t.kind.plural, key.3));
+        return status(
+            404,
+            "NotFound",
+            format!("{} \"{}\" not found", t.kind.plural, key.3),
+        );
     };
-    if old["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()) {
+    if old["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
+    {
         if !old["metadata"]["deletionTimestamp"].is_null() {
             return axum::Json(old).into_response();
         }
@@ -694,26 +1014,53 @@ fn delete(store: &Mutex<Store>, t: &Target) -> Response {
 }
 
 async fn watch(store: Arc<Mutex<Store>>, t: Target, query: HashMap<String, String>) -> Response {
-    let bookmarks = query.get("allowWatchBookmarks").is_some_and(|b| b == "true");
-    let timeout = query.get("timeoutSeconds").and_then(|s| s.parse().ok()).unwrap_or(300u64).min(300);
-    let from: Option<u64> = query.get("resourceVersion").and_then(|r| r.parse().ok()).filter(|r| *r > 0);
+    let bookmarks = query
+        .get("allowWatchBookmarks")
+        .is_some_and(|b| b == "true");
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300u64)
+        .min(300);
+    let from: Option<u64> = query
+        .get("resourceVersion")
+        .and_then(|r| r.parse().ok())
+        .filter(|r| *r > 0);
     let (initial, rx, current): (Vec<Value>, _, u64) = {
         let s = store.lock().unwrap();
         let rx = s.tx.subscribe();
         let initial = match from {
             Some(rv) if rv < s.oldest => {
                 let gone = json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": format!("too old resource version: {rv} ({})", s.oldest), "reason": "Expired", "code": 410}});
-                return Response::builder().header("content-type", "application/json").body(Body::from(format!("{gone}\n"))).unwrap();
+                return Response::builder()
+                    .header("content-type", "application/json")
+                    .body(Body::from(format!("{gone}\n")))
+                    .unwrap();
             }
-            Some(rv) => s.history.iter().filter(|e| e.rv > rv && in_scope(&e.key, &t) && matches(&e.object, &query)).map(|e| json!({"type": e.kind, "object": e.object})).collect(),
-            None => s.objects.iter().filter(|(k, v)| in_scope(k, &t) && matches(v, &query)).map(|(_, v)| json!({"type": "ADDED", "object": v})).collect(),
+            Some(rv) => s
+                .history
+                .iter()
+                .filter(|e| e.rv > rv && in_scope(&e.key, &t) && matches(&e.object, &query))
+                .map(|e| json!({"type": e.kind, "object": e.object}))
+                .collect(),
+            None => s
+                .objects
+                .iter()
+                .filter(|(k, v)| in_scope(k, &t) && matches(v, &query))
+                .map(|(_, v)| json!({"type": "ADDED", "object": v}))
+                .collect(),
         };
         (initial, rx, s.rv)
     };
     let last_sent = from.unwrap_or(current);
     let kind = t.kind;
     let ns = t.namespace.clone();
-    let scope = Target { kind, namespace: ns, name: None, status: false };
+    let scope = Target {
+        kind,
+        namespace: ns,
+        name: None,
+        status: false,
+    };
     let live = tokio_stream_from(rx).filter_map(move |e| {
         let keep = e.rv > last_sent && in_scope(&e.key, &scope) && matches(&e.object, &query);
         async move { keep.then(|| json!({"type": e.kind, "object": e.object})) }
@@ -733,10 +1080,15 @@ async fn watch(store: Arc<Mutex<Store>>, t: Target, query: HashMap<String, Strin
         .chain(futures::stream::select(live, ticks))
         .take_until(tokio::time::sleep(Duration::from_secs(timeout)))
         .map(|v| Ok::<_, std::convert::Infallible>(Bytes::from(format!("{v}\n"))));
-    Response::builder().header("content-type", "application/json").body(Body::from_stream(stream)).unwrap()
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap()
 }
 
-fn tokio_stream_from(rx: tokio::sync::broadcast::Receiver<WatchEvent>) -> impl futures::Stream<Item = WatchEvent> {
+fn tokio_stream_from(
+    rx: tokio::sync::broadcast::Receiver<WatchEvent>,
+) -> impl futures::Stream<Item = WatchEvent> {
     futures::stream::unfold(rx, |mut rx| async move {
         loop {
             match rx.recv().await {
