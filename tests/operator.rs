@@ -510,6 +510,13 @@ fn two_replicas_elect_one_leader() {
         },
         &a,
     );
+    for op in [&a, &b] {
+        for probe in ["healthz", "readyz"] {
+            let url = op.metrics.replace("/metrics", &format!("/{probe}"));
+            let code = rt().block_on(async { reqwest::get(&url).await.map(|r| r.status().as_u16()).unwrap_or(0) });
+            assert_eq!(code, 200, "{url}");
+        }
+    }
     let leaders = a.metric("accord_is_leader") + b.metric("accord_is_leader");
     assert_eq!(leaders, 1.0, "exactly one replica leads");
     let writers = [
