@@ -95,33 +95,27 @@ fn resource(kind: Kind) -> ApiResource {
     }
 }
 
-/// The status and generation a resource has now, from the stores.
+/// The status and generation a resource has now, from the stores (an indexed look-up).
 fn current(ctx: &Context, r: &ObjectRef) -> Option<(Value, Option<i64>, kube::api::ObjectMeta)> {
-    fn find<K: Resource + Clone + serde::Serialize>(
-        items: Vec<Arc<K>>,
+    fn find<K>(
+        store: &kube::runtime::reflector::Store<K>,
         r: &ObjectRef,
         status: impl Fn(&K) -> Value,
-    ) -> Option<(Value, Option<i64>, kube::api::ObjectMeta)> {
-        items
-            .into_iter()
-            .find(|o| {
-                o.meta().name.as_deref() == Some(&r.name)
-                    && o.meta().namespace.as_deref() == Some(&r.namespace)
-            })
-            .map(|o| (status(&o), o.meta().generation, o.meta().clone()))
+    ) -> Option<(Value, Option<i64>, kube::api::ObjectMeta)>
+    where
+        K: Resource<DynamicType = ()> + Clone + 'static,
+    {
+        let o = store
+            .get(&kube::runtime::reflector::ObjectRef::<K>::new(&r.name).within(&r.namespace))?;
+        Some((status(&o), o.meta().generation, o.meta().clone()))
     }
+    let status = |s: Result<Value, serde_json::Error>| s.unwrap_or_default();
     match r.kind {
-        Kind::Tenant => find(ctx.tenants.state(), r, |o| {
-            serde_json::to_value(&o.status).unwrap_or_default()
-        }),
-        Kind::OrgUnit => find(ctx.units.state(), r, |o| {
-            serde_json::to_value(&o.status).unwrap_or_default()
-        }),
-        Kind::UserGrant => find(ctx.grants.state(), r, |o| {
-            serde_json::to_value(&o.status).unwrap_or_default()
-        }),
-        Kind::Integration => find(ctx.integrations.state(), r, |o| {
-            serde_json::to_value(&o.status).unwrap_or_default()
+        Kind::Tenant => find(&ctx.tenants, r, |o| status(serde_json::to_value(&o.status))),
+        Kind::OrgUnit => find(&ctx.units, r, |o| status(serde_json::to_value(&o.status))),
+        Kind::UserGrant => find(&ctx.grants, r, |o| status(serde_json::to_value(&o.status))),
+        Kind::Integration => find(&ctx.integrations, r, |o| {
+            status(serde_json::to_value(&o.status))
         }),
         Kind::Secret => None,
     }
