@@ -122,8 +122,12 @@ struct Operator {
 
 impl Operator {
     fn start(e: &Emulator, dir: &Path, identity: &str) -> Operator {
+        Self::start_in(e, dir, identity, NS)
+    }
+
+    fn start_in(e: &Emulator, dir: &Path, identity: &str, ns: &str) -> Operator {
         let kubeconfig = dir.join("kubeconfig");
-        e.kubeconfig(&kubeconfig, NS);
+        e.kubeconfig(&kubeconfig, ns);
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -134,7 +138,7 @@ impl Operator {
             .args([
                 "operator",
                 "--namespace",
-                NS,
+                ns,
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--debounce",
@@ -711,4 +715,56 @@ fn held_deletions_events_integration_cleanup_and_sigterm() {
     assert_eq!(status.code(), Some(0), "{}", op.log());
     assert!(started.elapsed() < Duration::from_secs(25));
     assert!(op.log().contains("shutting down"));
+}
+
+#[test]
+fn webhook_receivers_get_the_whole_state_every_full_state_interval() {
+    let scratch = Scratch::new("operator-webhook");
+    let e = Emulator::start();
+    let key = "a-test-signing-key-of-32-bytes!!";
+    let receiver = support::webhook::Receiver::start(key);
+    let root = scratch.0.join("dk-aarhus");
+    copy_dir(&support::examples().join("dk-aarhus"), &root);
+    let t = root.join("tenant.yaml");
+    let tenant = std::fs::read_to_string(&t)
+        .unwrap()
+        .replace("    directory: aarhus-ldap\n    idp: aarhus-idp\n", "");
+    std::fs::write(&t, tenant).unwrap();
+    let i = root.join("integrations.yaml");
+    let text = std::fs::read_to_string(&i)
+        .unwrap()
+        .replace(
+            "https://omsorg.aarhus.dk/api/accord/v1/people",
+            &receiver.url(),
+        )
+        .replace(
+            "webhook: {fullStateInterval: 24h}",
+            "webhook: {fullStateInterval: 2s}",
+        );
+    std::fs::write(&i, text).unwrap();
+    let c = root.join("secrets/credentials.yaml");
+    std::fs::write(
+        &c,
+        std::fs::read_to_string(&c)
+            .unwrap()
+            .replace("change-me-to-32-random-bytes", key),
+    )
+    .unwrap();
+    e.load_dir(&root);
+    let op = Operator::start_in(&e, &scratch.0, "hook", "customer-aarhus");
+    wait_until(
+        "18 people at the receiver",
+        60,
+        || receiver.state.lock().unwrap().people.len() == 18,
+        &op,
+    );
+    wait_until(
+        "two full-state deliveries",
+        30,
+        || receiver.state.lock().unwrap().full_states >= 2,
+        &op,
+    );
+    let s = receiver.state.lock().unwrap();
+    assert!(s.rejected.is_empty(), "{:?}", s.rejected);
+    assert_eq!(s.people.len(), 18);
 }

@@ -84,6 +84,8 @@ pub struct Context {
     pub leader: tokio::sync::watch::Receiver<bool>,
     pub recorder: kube::runtime::events::Recorder,
     pub ready: AtomicBool,
+    /// When each webhook Integration last got the whole state.
+    pub full_state: std::sync::Mutex<HashMap<crate::engine::ObjectRef, std::time::Instant>>,
 }
 
 impl Context {
@@ -279,6 +281,7 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
         metrics: Metrics::default(),
         leader: leader_rx,
         ready: AtomicBool::new(false),
+        full_state: Default::default(),
     });
 
     let server = tokio::spawn(serve(args.listen.clone(), ctx.clone()));

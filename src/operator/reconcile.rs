@@ -21,13 +21,26 @@ use super::{CONFIRM_ANNOTATION, Context, FIELD_MANAGER, FINALIZER, ORPHAN_ANNOTA
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 
-/// How often the tenant's targets are re-read: its shortest `sync.interval`.
+/// How often the tenant is reconciled without a change: its shortest `sync.interval` (or
+/// webhook `fullStateInterval`).
 pub fn sync_interval(ctx: &Context, key: &TenantKey) -> Duration {
     ctx.integrations
         .state()
         .iter()
         .filter(|i| i.metadata.namespace.as_deref() == Some(&key.0) && i.spec.tenant == key.1)
-        .filter_map(|i| crate::validate::parse_duration(&i.spec.sync.interval).ok())
+        .flat_map(|i| {
+            // A webhook's full-state deliveries need the tenant woken up on time too.
+            let full = i
+                .spec
+                .webhook
+                .as_ref()
+                .and_then(|w| w.full_state_interval.as_deref());
+            [Some(i.spec.sync.interval.as_str()), full]
+                .into_iter()
+                .flatten()
+                .filter_map(|d| crate::validate::parse_duration(d).ok())
+                .collect::<Vec<_>>()
+        })
         .map(|s| Duration::from_secs(s.max(1)))
         .min()
         .unwrap_or(DEFAULT_INTERVAL)
@@ -267,17 +280,41 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
             );
             continue;
         }
-        if !leader || tp.management == ManagementMode::Observe || tp.ops.is_empty() {
+        let Some(integration) = find_integration(&snap, &tp.integration) else {
+            continue;
+        };
+        // Webhooks also get the whole state every `fullStateInterval`, so that a receiver
+        // sees what it missed.
+        let full_state = integration
+            .spec
+            .webhook
+            .as_ref()
+            .and_then(|w| w.full_state_interval.as_deref())
+            .and_then(|i| crate::validate::parse_duration(i).ok())
+            .is_some_and(|every| {
+                let last = ctx
+                    .full_state
+                    .lock()
+                    .expect("full-state times")
+                    .get(&tp.integration)
+                    .copied();
+                last.is_none_or(|at| at.elapsed() >= Duration::from_secs(every))
+            });
+        if !leader || tp.management == ManagementMode::Observe || (tp.ops.is_empty() && !full_state)
+        {
             continue;
         }
         let Some(Ok(actual)) = observed.get(&tp.integration) else {
             continue;
         };
-        let Some(integration) = find_integration(&snap, &tp.integration) else {
-            continue;
-        };
         let target = Target::new(integration, &snap).map_err(|e| e.to_string())?;
-        let report = target.apply(tp, actual, ApplyOptions::default()).await;
+        let report = target.apply(tp, actual, ApplyOptions { full_state }).await;
+        if full_state && report.aborted.is_none() {
+            ctx.full_state
+                .lock()
+                .expect("full-state times")
+                .insert(tp.integration.clone(), std::time::Instant::now());
+        }
         ctx.metrics
             .writes
             .get_or_create(&label)

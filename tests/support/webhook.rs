@@ -15,6 +15,7 @@ pub struct State {
     pub people: BTreeMap<String, Value>,
     pub keys: HashSet<String>,
     pub accepted: usize,
+    pub full_states: usize,
     pub rejected: Vec<String>,
 }
 
@@ -118,6 +119,7 @@ impl Receiver {
                                     s.people.remove(v["id"].as_str().unwrap_or_default());
                                 }
                                 Some("state.full") => {
+                                    s.full_states += 1;
                                     s.people = v["people"]
                                         .as_array()
                                         .into_iter()
