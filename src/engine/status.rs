@@ -50,12 +50,26 @@ pub fn condition(
     }
 }
 
-/// A condition flipped (or appeared): worth an event.
+/// A condition that is bad news when it holds.
+pub fn is_bad(c: &Condition) -> bool {
+    matches!(
+        (c.type_.as_str(), c.status.as_str()),
+        ("Ready", "False")
+            | ("Reachable", "False")
+            | ("Synced", "False")
+            | ("Drifted", "True")
+            | ("PolicyViolation", "True")
+            | ("DeletionsHeld", "True")
+    )
+}
+
+/// Worth an event: a condition that flipped, or one that appears in a bad state. A first,
+/// good condition is no news (no event storm when accord starts on a large cluster).
 pub fn flipped(previous: &[Condition], c: &Condition) -> bool {
-    previous
-        .iter()
-        .find(|p| p.type_ == c.type_)
-        .is_none_or(|p| p.status != c.status)
+    match previous.iter().find(|p| p.type_ == c.type_) {
+        Some(p) => p.status != c.status,
+        None => is_bad(c),
+    }
 }
 
 /// What a resource's status said before, and its generation now.
@@ -497,7 +511,14 @@ mod tests {
         let t0: jiff::Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
         let t1: jiff::Timestamp = "2026-11-02T00:00:00Z".parse().unwrap();
         let first = condition(&[], "Ready", true, "Synced", "", Some(1), t0);
-        assert!(flipped(&[], &first));
+        assert!(!flipped(&[], &first), "a first good condition is no news");
+        assert!(
+            flipped(
+                &[],
+                &condition(&[], "Ready", false, "TargetFailed", "", Some(1), t0)
+            ),
+            "a first bad one is"
+        );
         let same = condition(
             std::slice::from_ref(&first),
             "Ready",

@@ -401,24 +401,10 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
         }
     }
     for (r, c) in &wanted.transitions {
-        let Some((status, _, meta)) = current(ctx, r) else {
+        let Some((_, _, meta)) = current(ctx, r) else {
             continue;
         };
-        let bad = matches!(
-            (c.type_.as_str(), c.status.as_str()),
-            ("Ready", "False")
-                | ("Reachable", "False")
-                | ("Synced", "False")
-                | ("Drifted", "True")
-                | ("PolicyViolation", "True")
-                | ("DeletionsHeld", "True")
-        );
-        let had = status["conditions"]
-            .as_array()
-            .is_some_and(|cs| cs.iter().any(|p| p["type"] == c.type_.as_str()));
-        if !had && !bad {
-            continue; // a first, good condition is no news: no event storm when accord starts
-        }
+        let bad = crate::engine::status::is_bad(c);
         let reference = k8s_openapi::api::core::v1::ObjectReference {
             api_version: Some(resource(r.kind).api_version),
             kind: Some(r.kind.as_str().to_string()),
