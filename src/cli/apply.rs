@@ -4,12 +4,9 @@ use clap::Args;
 
 use crate::api::ManagementMode;
 use crate::engine::plan::Baseline;
-use crate::engine::{compile, make_plan};
-use crate::manifests::load_paths;
-use crate::targets::{ApplyOptions, ApplyReport, Target, find_integration, observe_all};
+use crate::targets::{ApplyOptions, ApplyReport, Target, find_integration};
 
-use super::default_paths;
-use super::plan::{PlanArgs, today_or};
+use super::plan::PlanArgs;
 
 #[derive(Args, Debug)]
 pub struct ApplyArgs {
@@ -29,22 +26,13 @@ pub fn run(args: ApplyArgs) -> i32 {
         eprintln!("error: apply needs the live targets; --offline is for plan");
         return 1;
     }
-    let paths = default_paths(args.paths.clone());
-    let loaded = load_paths(&paths, &args.namespace);
-    let mut compiled = compile(&loaded.snapshot, today_or(args.today));
-    compiled.problems.splice(0..0, loaded.problems);
-    compiled
-        .targets
-        .retain(|t| args.target.is_empty() || args.target.iter().any(|n| n == &t.integration.name));
-    let snapshot = loaded.snapshot;
     let runtime = super::runtime();
-    let observed = runtime.block_on(observe_all(&compiled.targets, &snapshot));
-    let confirmed = compiled
-        .targets
-        .iter()
-        .map(|t| (t.integration.clone(), args.confirm_deletions))
-        .collect();
-    let plan = make_plan(compiled, &observed, &confirmed);
+    let super::plan::Planned {
+        snapshot,
+        observed,
+        plan,
+        ..
+    } = super::plan::make(&args, &runtime);
     print!("{}", plan.render_text(args.detail));
 
     let mut reports: Vec<ApplyReport> = Vec::new();

@@ -41,7 +41,17 @@ pub fn today_or(arg: Option<Date>) -> Date {
     arg.unwrap_or_else(|| jiff::Zoned::now().date())
 }
 
-pub fn run(args: PlanArgs) -> i32 {
+/// What `plan` and `apply` both do: read the manifests, compile, read the live targets
+/// (unless offline) and diff.
+pub struct Planned {
+    pub paths: Vec<PathBuf>,
+    pub files: usize,
+    pub snapshot: crate::engine::Snapshot,
+    pub observed: BTreeMap<crate::engine::ObjectRef, crate::engine::Observation>,
+    pub plan: crate::engine::Plan,
+}
+
+pub fn make(args: &PlanArgs, runtime: &tokio::runtime::Runtime) -> Planned {
     let paths = default_paths(args.paths.clone());
     let loaded = load_paths(&paths, &args.namespace);
     let mut compiled = compile(&loaded.snapshot, today_or(args.today));
@@ -52,7 +62,7 @@ pub fn run(args: PlanArgs) -> i32 {
     let observed = if args.offline {
         BTreeMap::new()
     } else {
-        super::runtime().block_on(crate::targets::observe_all(
+        runtime.block_on(crate::targets::observe_all(
             &compiled.targets,
             &loaded.snapshot,
         ))
@@ -63,6 +73,19 @@ pub fn run(args: PlanArgs) -> i32 {
         .map(|t| (t.integration.clone(), args.confirm_deletions))
         .collect();
     let plan = make_plan(compiled, &observed, &confirmed);
+    Planned {
+        paths,
+        files: loaded.files,
+        snapshot: loaded.snapshot,
+        observed,
+        plan,
+    }
+}
+
+pub fn run(args: PlanArgs) -> i32 {
+    let Planned {
+        paths, files, plan, ..
+    } = make(&args, &super::runtime());
     match args.output {
         Output::Text => {
             let where_ = if args.offline {
@@ -77,7 +100,7 @@ pub fn run(args: PlanArgs) -> i32 {
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
                     .join(" "),
-                loaded.files
+                files
             );
             print!("{}", plan.render_text(args.detail));
         }

@@ -35,20 +35,8 @@ pub fn validate_identifier(scheme: IdentifierScheme, value: &str) -> Result<(), 
             let d = d
                 .filter(|d| d.len() == 10)
                 .ok_or("a Swedish organisation number is written 556677-8899")?;
-            let sum: u32 = d
-                .iter()
-                .rev()
-                .enumerate()
-                .map(|(i, &x)| {
-                    if i % 2 == 1 {
-                        let y = 2 * x;
-                        if y > 9 { y - 9 } else { y }
-                    } else {
-                        x
-                    }
-                })
-                .sum();
-            if sum % 10 != 0 {
+            let luhn = super::national_id::luhn_ok(&d);
+            if !luhn {
                 return Err("is not a valid Swedish organisation number (Luhn)".into());
             }
         }

@@ -107,7 +107,8 @@ fn hetu(v: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn luhn_ok(d: &[u32]) -> bool {
+/// The Luhn check (personnummer, Swedish organisation numbers).
+pub(crate) fn luhn_ok(d: &[u32]) -> bool {
     let sum: u32 = d
         .iter()
         .rev()
