@@ -105,9 +105,9 @@ fn main() {
     let to_ldap = started.elapsed();
     // Converged when every grant carries a status.
     let all_status = || {
-        e.list("accord.dev", "usergrants")
-            .iter()
-            .all(|g| !g["status"]["state"].is_null())
+        e.all("accord.dev", "usergrants", |g| {
+            !g["status"]["state"].is_null()
+        })
     };
     while !all_status() {
         assert!(

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 /// How many watch events are kept for watches that start from an older resourceVersion.
-const HISTORY: usize = 100_000;
+const HISTORY: usize = 400_000;
 
 #[derive(Clone, Debug)]
 struct Kind {
@@ -155,7 +155,7 @@ fn now() -> String {
 impl Emulator {
     /// Starts on a free loopback port, on its own thread and runtime.
     pub fn start() -> Emulator {
-        let (tx, _) = tokio::sync::broadcast::channel(65_536);
+        let (tx, _) = tokio::sync::broadcast::channel(262_144);
         let mut schemas = HashMap::new();
         for crd in accord::api::crds() {
             let schema = serde_json::to_value(
@@ -306,6 +306,17 @@ impl Emulator {
                 }
             }
         }
+    }
+
+    /// Whether every object of a kind satisfies `f`, without copying them.
+    pub fn all(&self, group: &str, plural: &str, f: impl Fn(&Value) -> bool) -> bool {
+        self.store
+            .lock()
+            .unwrap()
+            .objects
+            .iter()
+            .filter(|(k, _)| k.0 == group && k.1 == plural)
+            .all(|(_, v)| f(v))
     }
 
     pub fn count(&self, method: &str) -> usize {
@@ -1093,7 +1104,8 @@ fn tokio_stream_from(
         loop {
             match rx.recv().await {
                 Ok(e) => return Some((e, rx)),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                // A watcher that fell behind is closed, as an API server does: it watches
+                // again from the last resourceVersion it saw, and misses nothing.
                 Err(_) => return None,
             }
         }
