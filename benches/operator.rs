@@ -86,8 +86,14 @@ fn main() {
             "--no-leader-election",
         ])
         .env("KUBECONFIG", &kubeconfig)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .env(
+            "RUST_LOG",
+            std::env::var("ACCORD_BENCH_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(match std::env::var("ACCORD_BENCH_LOG") {
+            Ok(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            Err(_) => Stdio::null(),
+        })
         .spawn()
         .unwrap();
     let started = Instant::now();
