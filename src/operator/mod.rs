@@ -123,10 +123,17 @@ fn tenant_of(ns: Option<&String>, tenant: &str) -> TenantKey {
     )
 }
 
-/// Watches one kind into a store; every change names the tenants it touches.
+/// Watches one kind into a store; every change that reconciling could care about names the
+/// tenants it touches.
+///
+/// Status-only changes are not such a change: accord writes every status itself, and at
+/// 100,000 grants re-reconciling a tenant for each of its own status writes kept the
+/// scheduler busy with echoes. An object's fingerprint is therefore everything but its
+/// status, resourceVersion and managedFields. Objects that vanished while the watch was
+/// down (seen again only as a relist) wake every tenant of the namespace via `everyone`.
 fn watch<K, F>(
     api: Api<K>,
-    dirty: mpsc::UnboundedSender<TenantKey>,
+    dirty: mpsc::UnboundedSender<Dirty>,
     keys: F,
 ) -> (Store<K>, impl std::future::Future<Output = ()>)
 where
@@ -134,6 +141,7 @@ where
         + Clone
         + std::fmt::Debug
         + serde::de::DeserializeOwned
+        + serde::Serialize
         + Send
         + Sync
         + 'static,
@@ -142,15 +150,56 @@ where
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
-        .reflect(writer)
-        .touched_objects();
+        .modify(slim)
+        .reflect(writer);
     let task = async move {
         let mut stream = std::pin::pin!(stream);
+        let mut seen: HashMap<(Option<String>, String), u64> = HashMap::new();
+        let mut relisted: Option<std::collections::HashSet<(Option<String>, String)>> = None;
+        let send = |obj: &K| {
+            for k in keys(obj) {
+                let _ = dirty.send(Dirty::Tenant(k));
+            }
+        };
         while let Some(item) = stream.next().await {
             match item {
-                Ok(obj) => {
-                    for k in keys(&obj) {
-                        let _ = dirty.send(k);
+                Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
+                    let id = (
+                        obj.meta().namespace.clone(),
+                        obj.meta().name.clone().unwrap_or_default(),
+                    );
+                    if let Some(listed) = relisted.as_mut() {
+                        listed.insert(id.clone());
+                    }
+                    let print = fingerprint(&obj);
+                    if seen.insert(id, print) != Some(print) {
+                        send(&obj);
+                    }
+                }
+                Ok(watcher::Event::Delete(obj)) => {
+                    seen.remove(&(
+                        obj.meta().namespace.clone(),
+                        obj.meta().name.clone().unwrap_or_default(),
+                    ));
+                    send(&obj);
+                }
+                Ok(watcher::Event::Init) => relisted = Some(Default::default()),
+                Ok(watcher::Event::InitDone) => {
+                    if let Some(listed) = relisted.take() {
+                        let before = seen.len();
+                        let mut namespaces = BTreeSet::new();
+                        seen.retain(|id, _| {
+                            let keep = listed.contains(id);
+                            if !keep {
+                                namespaces.insert(id.0.clone().unwrap_or_else(|| "default".into()));
+                            }
+                            keep
+                        });
+                        if seen.len() != before {
+                            for ns in namespaces {
+                                let _ = dirty.send(Dirty::Namespace(ns));
+                            }
+                        }
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "watch error; retrying with backoff"),
@@ -158,6 +207,38 @@ where
         }
     };
     (reader, task)
+}
+
+/// What the scheduler is told: one tenant changed, or anything in a namespace may have.
+#[derive(Debug)]
+enum Dirty {
+    Tenant(TenantKey),
+    Namespace(String),
+}
+
+/// Leaves out of the stores what accord never reads (real API servers send managedFields and
+/// kubectl's last-applied copy with every object: at 100,000 grants that is most of the memory).
+fn slim<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+    if let Some(a) = obj.meta_mut().annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// A hash of the object without its status and bookkeeping: equal prints, nothing to reconcile.
+fn fingerprint<K: serde::Serialize>(obj: &K) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut v = serde_json::to_value(obj).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+        if let Some(m) = o.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            m.remove("resourceVersion");
+            m.remove("managedFields");
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.to_string().hash(&mut h);
+    h.finish()
 }
 
 fn api<K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>>(
@@ -193,7 +274,7 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
         "accord operator starting"
     );
 
-    let (dirty_tx, mut dirty_rx) = mpsc::unbounded_channel::<TenantKey>();
+    let (dirty_tx, mut dirty_rx) = mpsc::unbounded_channel::<Dirty>();
     let (tenants, t1) = watch(
         api::<Tenant>(&client, ns),
         dirty_tx.clone(),
@@ -323,9 +404,18 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            Some(key) = dirty_rx.recv() => {
+            Some(change) = dirty_rx.recv() => {
                 let now = Instant::now();
-                pending.entry(key).and_modify(|e| e.1 = now).or_insert((now, now));
+                let keys = match change {
+                    Dirty::Tenant(key) => vec![key],
+                    Dirty::Namespace(ns) => ctx.tenants.state().iter()
+                        .filter(|t| t.metadata.namespace.as_deref() == Some(ns.as_str()))
+                        .map(|t| tenant_of(t.metadata.namespace.as_ref(), t.metadata.name.as_deref().unwrap_or("")))
+                        .collect(),
+                };
+                for key in keys {
+                    pending.entry(key).and_modify(|e| e.1 = now).or_insert((now, now));
+                }
             }
             Ok(()) = leader_changes.changed() => {
                 let leading = *leader_changes.borrow();

@@ -46,10 +46,12 @@ pub fn sync_interval(ctx: &Context, key: &TenantKey) -> Duration {
         .unwrap_or(DEFAULT_INTERVAL)
 }
 
-fn in_ns<K: Resource + Clone>(items: Vec<Arc<K>>, ns: &str) -> Vec<K> {
+/// The store's objects in `ns` that `keep` accepts, cloned. Filtering before cloning matters:
+/// the stores hold the whole cluster, a reconcile wants one tenant.
+fn in_ns<K: Resource + Clone>(items: Vec<Arc<K>>, ns: &str, keep: impl Fn(&K) -> bool) -> Vec<K> {
     items
         .into_iter()
-        .filter(|o| o.meta().namespace.as_deref() == Some(ns))
+        .filter(|o| o.meta().namespace.as_deref() == Some(ns) && keep(o))
         .map(|o| (*o).clone())
         .collect()
 }
@@ -59,12 +61,12 @@ fn in_ns<K: Resource + Clone>(items: Vec<Arc<K>>, ns: &str) -> Vec<K> {
 /// Integrations being deleted.
 fn snapshot(ctx: &Context, ns: &str, tenant: &str) -> (Snapshot, Vec<UserGrant>, Vec<Integration>) {
     let mine = |t: &str| t == tenant;
-    let (deleting, grants): (Vec<UserGrant>, Vec<UserGrant>) = in_ns(ctx.grants.state(), ns)
-        .into_iter()
-        .filter(|g| mine(&g.spec.tenant))
-        .partition(|g| g.metadata.deletion_timestamp.is_some());
+    let (deleting, grants): (Vec<UserGrant>, Vec<UserGrant>) =
+        in_ns(ctx.grants.state(), ns, |g| mine(&g.spec.tenant))
+            .into_iter()
+            .partition(|g| g.metadata.deletion_timestamp.is_some());
     let mut secrets = BTreeMap::new();
-    for s in in_ns(ctx.secrets.state(), ns) {
+    for s in in_ns(ctx.secrets.state(), ns, |_| true) {
         let mut data = BTreeMap::new();
         for (k, v) in s.data.unwrap_or_default() {
             if let Ok(text) = String::from_utf8(v.0) {
@@ -78,17 +80,15 @@ fn snapshot(ctx: &Context, ns: &str, tenant: &str) -> (Snapshot, Vec<UserGrant>,
         );
     }
     let (gone, integrations): (Vec<Integration>, Vec<Integration>) =
-        in_ns(ctx.integrations.state(), ns)
+        in_ns(ctx.integrations.state(), ns, |i| mine(&i.spec.tenant))
             .into_iter()
-            .filter(|i| mine(&i.spec.tenant))
             .partition(|i| i.metadata.deletion_timestamp.is_some());
     let snap = Snapshot {
-        tenants: in_ns(ctx.tenants.state(), ns)
-            .into_iter()
-            .filter(|t| t.metadata.name.as_deref() == Some(tenant))
-            .collect(),
+        tenants: in_ns(ctx.tenants.state(), ns, |t| {
+            t.metadata.name.as_deref() == Some(tenant)
+        }),
         // Units of other tenants stay: compile names them when a parent crosses tenants.
-        org_units: in_ns(ctx.units.state(), ns),
+        org_units: in_ns(ctx.units.state(), ns, |_| true),
         user_grants: grants,
         integrations,
         secrets,
