@@ -451,10 +451,18 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
                     let (ctx, running, parallel) = (ctx.clone(), running.clone(), parallel.clone());
                     running.lock().await.insert(key.clone());
                     tokio::spawn(async move {
+                        let queued = std::time::Instant::now();
                         let _permit = parallel.acquire().await;
                         let started = std::time::Instant::now();
                         let result = reconcile::reconcile(&ctx, &key).await;
                         ctx.metrics.duration.observe(started.elapsed().as_secs_f64());
+                        tracing::debug!(
+                            namespace = key.0,
+                            tenant = key.1,
+                            queued_ms = (started - queued).as_millis() as u64,
+                            took_ms = started.elapsed().as_millis() as u64,
+                            "reconciled"
+                        );
                         let label = metrics::ResultLabel { result: if result.is_ok() { "ok".into() } else { "error".into() } };
                         ctx.metrics.reconciles.get_or_create(&label).inc();
                         if let Err(e) = result {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
@@ -20,6 +21,9 @@ use super::metrics::{ErrorLabel, IntegrationLabel};
 use super::{CONFIRM_ANNOTATION, Context, FIELD_MANAGER, FINALIZER, ORPHAN_ANNOTATION, TenantKey};
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+/// Status and finalizer writes a reconcile keeps in flight to the API server: a tenant's
+/// first reconcile writes one status per grant, and one at a time that is seconds per 1,000.
+const WRITES_IN_FLIGHT: usize = 8;
 
 /// How often the tenant is reconciled without a change: its shortest `sync.interval` (or
 /// webhook `fullStateInterval`).
@@ -134,13 +138,21 @@ fn current(ctx: &Context, r: &ObjectRef) -> Option<(Value, Option<i64>, kube::ap
     }
 }
 
-/// Status without the fields that change on every sync, for "did anything change".
+/// Status without the fields that change on every sync, for "did anything change". Absent,
+/// null and empty are the same here: the stored status leaves out empty lists that the wanted
+/// one spells out, and writing 100,000 statuses again for that is not a change.
 fn comparable(v: &Value) -> Value {
+    let empty = |v: &Value| {
+        v.is_null()
+            || v.as_array().is_some_and(|a| a.is_empty())
+            || v.as_object().is_some_and(|o| o.is_empty())
+    };
     match v {
         Value::Object(m) => Value::Object(
             m.iter()
                 .filter(|(k, _)| k.as_str() != "lastSyncTime" && k.as_str() != "lastTransitionTime")
                 .map(|(k, v)| (k.clone(), comparable(v)))
+                .filter(|(_, v)| !empty(v))
                 .collect(),
         ),
         Value::Array(a) => Value::Array(a.iter().map(comparable).collect()),
@@ -150,7 +162,9 @@ fn comparable(v: &Value) -> Value {
 
 pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
     let (ns, tenant) = key;
+    let clock = std::time::Instant::now();
     let (snap, deleting, gone_integrations) = snapshot(ctx, ns, tenant);
+    let snapshot_ms = clock.elapsed().as_millis() as u64;
     let Some(tenant_obj) = snap
         .tenants
         .iter()
@@ -247,6 +261,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
     };
 
     let leader = ctx.is_leader();
+    let planned_ms = clock.elapsed().as_millis() as u64;
     let mut outcomes: BTreeMap<ObjectRef, Outcome> = BTreeMap::new();
     for tp in &plan.targets {
         let label = IntegrationLabel {
@@ -355,11 +370,19 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
         return Ok(()); // only the leader writes
     }
 
+    let applied_ms = clock.elapsed().as_millis() as u64;
     // Every grant gets the finalizer, before status writes change its resourceVersion.
-    for g in snap.user_grants.iter().filter(|g| &g.spec.tenant == tenant) {
-        add_finalizer::<UserGrant>(ctx, ns, &g.name_any(), g.finalizers(), g.resource_version())
-            .await;
-    }
+    futures::stream::iter(snap.user_grants.iter().filter(|g| &g.spec.tenant == tenant))
+        .for_each_concurrent(WRITES_IN_FLIGHT, |g| {
+            add_finalizer::<UserGrant>(
+                ctx,
+                ns,
+                g.meta().name.as_deref().unwrap_or(""),
+                g.finalizers(),
+                g.resource_version(),
+            )
+        })
+        .await;
     // Status, only where it changed; events where a condition flipped.
     let now = jiff::Timestamp::now();
     let plans: Vec<&TargetPlan> = plan.targets.iter().collect();
@@ -379,27 +402,32 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
         &previous,
         now,
     );
-    for (r, status) in &wanted.by_object {
-        let Some((old, _, _)) = current(ctx, r) else {
-            continue;
-        };
-        if comparable(&old) == comparable(status) {
-            continue;
-        }
-        let ar = resource(r.kind);
-        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &r.namespace, &ar);
-        let body = json!({"apiVersion": ar.api_version, "kind": ar.kind, "status": status});
-        if let Err(e) = api
-            .patch_status(
-                &r.name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(body),
-            )
-            .await
-        {
-            tracing::warn!(object = %r, error = %e, "status not written");
-        }
-    }
+    let changed: Vec<(&ObjectRef, &Value)> = wanted
+        .by_object
+        .iter()
+        .filter(|(r, status)| {
+            current(ctx, r).is_some_and(|(old, _, _)| comparable(&old) != comparable(status))
+        })
+        .collect();
+    let status_writes = changed.len();
+    futures::stream::iter(changed)
+        .for_each_concurrent(WRITES_IN_FLIGHT, |(r, status)| async move {
+            let ar = resource(r.kind);
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(ctx.client.clone(), &r.namespace, &ar);
+            let body = json!({"apiVersion": ar.api_version, "kind": ar.kind, "status": status});
+            if let Err(e) = api
+                .patch_status(
+                    &r.name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(body),
+                )
+                .await
+            {
+                tracing::warn!(object = %r, error = %e, "status not written");
+            }
+        })
+        .await;
     for (r, c) in &wanted.transitions {
         let Some((_, _, meta)) = current(ctx, r) else {
             continue;
@@ -438,6 +466,16 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
         }
     }
 
+    tracing::debug!(
+        namespace = ns,
+        tenant,
+        snapshot_ms,
+        planned_ms,
+        applied_ms,
+        status_ms = clock.elapsed().as_millis() as u64,
+        status_writes,
+        "reconcile phases"
+    );
     // A deleted grant loses the finalizer once no target holds the person.
     for g in deleting
         .iter()
@@ -564,5 +602,22 @@ where
         .await
     {
         tracing::warn!(name, error = %e, "finalizer not released");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::comparable;
+    use serde_json::json;
+
+    #[test]
+    fn stored_and_wanted_status_compare_equal_when_only_empties_and_sync_times_differ() {
+        let stored = json!({"state": "Active", "conditions": [{"type": "Ready", "lastTransitionTime": "a"}]});
+        let wanted = json!({"state": "Active", "targets": [], "extra": null, "counts": {},
+            "conditions": [{"type": "Ready", "lastTransitionTime": "b"}]});
+        assert_eq!(comparable(&stored), comparable(&wanted));
+        let changed = json!({"state": "Active", "targets": [{"integration": "dir"}],
+            "conditions": [{"type": "Ready"}]});
+        assert_ne!(comparable(&stored), comparable(&changed));
     }
 }
