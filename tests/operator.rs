@@ -566,6 +566,50 @@ fn two_replicas_elect_one_leader() {
         writers.iter().filter(|w| **w > 0.0).count() == 1,
         "only the leader writes: {writers:?}"
     );
+
+    // SIGTERM to the leader gives the Lease up on the way out, so the other replica need not
+    // wait for it to run out.
+    let (mut leader, follower, name) = if a.metric("accord_is_leader") == 1.0 {
+        (a, b, "replica-a")
+    } else {
+        (b, a, "replica-b")
+    };
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &leader.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(
+        leader.child.wait().unwrap().code(),
+        Some(0),
+        "{}",
+        leader.log()
+    );
+    assert!(leader.log().contains("lease released"), "{}", leader.log());
+    let holder = http(
+        "GET",
+        format!(
+            "{}/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/accord-operator",
+            e.url()
+        ),
+        "",
+        None,
+    )
+    .1["spec"]["holderIdentity"]
+        .clone();
+    assert_ne!(
+        holder,
+        serde_json::json!(name),
+        "the Lease is no longer held by {name}"
+    );
+    wait_until(
+        "the other replica leads",
+        30,
+        || follower.metric("accord_is_leader") == 1.0,
+        &follower,
+    );
 }
 
 #[test]

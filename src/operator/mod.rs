@@ -344,8 +344,20 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
             .build()
             .await
             .map_err(|e| format!("leader election: {e}"))?;
-        let (rx, handle) = manager.watch().await;
-        (rx, Some(handle))
+        let (lease_rx, handle) = manager.watch().await;
+        // The lease manager gives the Lease up once its receiver is gone. Ours is shared by
+        // every reconcile, so a relay owns it and is stopped at shutdown.
+        let (tx, rx) = tokio::sync::watch::channel(*lease_rx.borrow());
+        let relay = tokio::spawn(async move {
+            let mut lease_rx = lease_rx;
+            while lease_rx.changed().await.is_ok() {
+                let leading = *lease_rx.borrow_and_update();
+                if tx.send(leading).is_err() {
+                    break;
+                }
+            }
+        });
+        (rx, Some((relay, handle)))
     };
     let reporter = kube::runtime::events::Reporter {
         controller: "accord-operator".into(),
@@ -477,8 +489,16 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
     tracing::info!("shutting down");
     // Let running reconciles finish their current write, then give up the lease.
     let _ = tokio::time::timeout(Duration::from_secs(20), parallel.acquire_many(4)).await;
-    if let Some(h) = lease_task {
-        h.abort();
+    if let Some((relay, manager)) = lease_task {
+        relay.abort();
+        let _ = relay.await;
+        // Released, another replica takes over now rather than after the lease runs out.
+        match tokio::time::timeout(Duration::from_secs(5), manager).await {
+            Ok(Ok(Ok(_))) => tracing::info!("lease released"),
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "lease not released"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "lease not released"),
+            Err(_) => tracing::warn!("lease not released within 5s"),
+        }
     }
     server.abort();
     Ok(())
