@@ -762,6 +762,97 @@ fn held_deletions_events_integration_cleanup_and_sigterm() {
 }
 
 #[test]
+fn deleting_a_tenant_closes_every_access_unless_orphaned() {
+    let scratch = Scratch::new("operator-tenant-delete");
+    let e = Emulator::start();
+    let slapd = Slapd::start(&scratch.0, &["dc=acme,dc=fi"]);
+    load_acme(&e, &slapd, &scratch.0);
+    let op = Operator::start(&e, &scratch.0, "tenants");
+    let people = || {
+        slapd
+            .dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)")
+            .len()
+    };
+    let has_finalizer = |kind: &str, name: &str| {
+        e.get("accord.dev", kind, NS, name)
+            .is_some_and(|o| o["metadata"]["finalizers"].is_array())
+    };
+    wait_until("17 people in LDAP", 60, || people() == 17, &op);
+    wait_until(
+        "a finalizer on the Tenant",
+        30,
+        || has_finalizer("tenants", "acme"),
+        &op,
+    );
+    let saved = e.get("accord.dev", "tenants", NS, "acme").unwrap();
+
+    // Orphaned: the Tenant goes, the directory stays as it is.
+    kube(
+        &e,
+        "PATCH",
+        "Tenant",
+        Some("acme"),
+        Some(json!({"metadata": {"annotations": {"accord.dev/orphan": "true"}}})),
+    );
+    assert_eq!(kube(&e, "DELETE", "Tenant", Some("acme"), None).0, 200);
+    wait_until(
+        "the orphaning delete",
+        30,
+        || kube(&e, "GET", "Tenant", Some("acme"), None).0 == 404,
+        &op,
+    );
+    assert_eq!(people(), 17);
+    // A grant deleted while its Tenant is gone does not hang on accord's finalizer.
+    assert_eq!(
+        kube(&e, "DELETE", "UserGrant", Some("ville-makinen"), None).0,
+        200
+    );
+    wait_until(
+        "the grant of a gone Tenant",
+        30,
+        || kube(&e, "GET", "UserGrant", Some("ville-makinen"), None).0 == 404,
+        &op,
+    );
+
+    // The Tenant back: accord manages the directory again and removes the person whose
+    // grant went meanwhile.
+    let again = json!({"apiVersion": "accord.dev/v1alpha1", "kind": "Tenant",
+        "metadata": {"name": "acme", "namespace": NS}, "spec": saved["spec"]});
+    assert_eq!(kube(&e, "POST", "Tenant", None, Some(again)).0, 201);
+    wait_until("16 people in LDAP", 60, || people() == 16, &op);
+    wait_until(
+        "a finalizer on the new Tenant",
+        30,
+        || has_finalizer("tenants", "acme"),
+        &op,
+    );
+
+    // Not orphaned: deleting the Tenant closes every access it gave before it goes. Its
+    // extranet is not reachable from here, so that Integration is left out of it by
+    // annotation; while it stayed unreachable and not orphaned, the Tenant would wait.
+    kube(
+        &e,
+        "PATCH",
+        "Integration",
+        Some("acme-extranet"),
+        Some(json!({"metadata": {"annotations": {"accord.dev/orphan": "true"}}})),
+    );
+    assert_eq!(kube(&e, "DELETE", "Tenant", Some("acme"), None).0, 200);
+
+    wait_until(
+        "the cleaning delete",
+        60,
+        || kube(&e, "GET", "Tenant", Some("acme"), None).0 == 404,
+        &op,
+    );
+    assert_eq!(people(), 0, "every person accord provisioned is gone");
+    assert!(
+        slapd.dns("dc=acme,dc=fi", "(seeAlso=*)").is_empty(),
+        "and every unit and group"
+    );
+}
+
+#[test]
 fn webhook_receivers_get_the_whole_state_every_full_state_interval() {
     let scratch = Scratch::new("operator-webhook");
     let e = Emulator::start();

@@ -171,7 +171,31 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
         .find(|t| t.metadata.name.as_deref() == Some(tenant))
         .cloned()
     else {
-        return Ok(()); // the Tenant is gone
+        // The Tenant is gone (cleaned up or orphaned on its way out): nothing is managed any
+        // more, but what is being deleted must not hang on accord's finalizer for ever.
+        if ctx.is_leader() {
+            for integ in gone_integrations
+                .iter()
+                .filter(|i| &i.spec.tenant == tenant)
+            {
+                if orphaned(integ) || clean_up(integ, &snap).await {
+                    release_finalizer::<Integration>(
+                        ctx,
+                        ns,
+                        &integ.name_any(),
+                        integ.finalizers(),
+                    )
+                    .await;
+                }
+            }
+            for g in deleting
+                .iter()
+                .filter(|g| g.finalizers().iter().any(|f| f == FINALIZER))
+            {
+                release_finalizer::<UserGrant>(ctx, ns, &g.name_any(), g.finalizers()).await;
+            }
+        }
+        return Ok(());
     };
     if ctx.is_leader() {
         // Integrations being deleted, and every Integration of a Tenant being deleted, give
@@ -191,15 +215,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
         }
         let mut all_clean = true;
         for integ in &cleanup {
-            let orphan = integ
-                .annotations()
-                .get(ORPHAN_ANNOTATION)
-                .is_some_and(|v| v == "true")
-                || (tenant_going
-                    && tenant_obj
-                        .annotations()
-                        .get(ORPHAN_ANNOTATION)
-                        .is_some_and(|v| v == "true"));
+            let orphan = orphaned(integ) || (tenant_going && orphaned(&tenant_obj));
             let clean = orphan || clean_up(integ, &snap).await;
             all_clean &= clean;
             if clean && integ.metadata.deletion_timestamp.is_some() {
@@ -504,9 +520,19 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
     Ok(())
 }
 
+/// Annotated to leave what it provisioned in place when it is deleted.
+fn orphaned(obj: &impl ResourceExt) -> bool {
+    obj.annotations()
+        .get(ORPHAN_ANNOTATION)
+        .is_some_and(|v| v == "true")
+}
+
 /// Deletes everything `integration` owns in its target. True when nothing is left.
 async fn clean_up(integration: &Integration, snap: &Snapshot) -> bool {
     let name = integration.name_any();
+    if !Target::has_connector(integration.spec.kind) {
+        return true; // accord never provisioned anything there
+    }
     let target = match Target::new(integration, snap) {
         Ok(t) => t,
         Err(e) => {

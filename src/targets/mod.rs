@@ -223,6 +223,14 @@ pub struct ApplyOptions {
 }
 
 impl Target {
+    /// Whether accord can reach this kind of target at all.
+    pub fn has_connector(kind: IntegrationKind) -> bool {
+        matches!(
+            kind,
+            IntegrationKind::Ldap | IntegrationKind::Scim | IntegrationKind::Webhook
+        )
+    }
+
     pub fn new(integration: &Integration, snapshot: &Snapshot) -> Result<Self, TargetError> {
         match integration.spec.kind {
             IntegrationKind::Ldap => Ok(Self::Ldap(Box::new(ldap::LdapTarget::new(
