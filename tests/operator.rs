@@ -315,6 +315,34 @@ fn the_operator_converges_follows_edits_deletes_drift_and_outages() {
         },
         &op,
     );
+    // An edit carried out is not drift: the target is in sync, nothing was "repaired".
+    wait_until(
+        "the edit reported",
+        30,
+        || {
+            let g = e
+                .get("accord.dev", "usergrants", NS, "anna-virtanen")
+                .unwrap();
+            g["status"]["observedGeneration"] == g["metadata"]["generation"]
+                && g["status"]["targets"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().all(|t| t["state"] == "InSync"))
+        },
+        &op,
+    );
+    let g = e
+        .get("accord.dev", "usergrants", NS, "anna-virtanen")
+        .unwrap();
+    assert!(
+        g["status"]["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["message"].is_null()),
+        "{:#}",
+        g["status"]
+    );
+    assert!(condition(&g, "Drifted").is_some_and(|c| c.0 == "False"));
 
     // Delete once: the person leaves the directory before the resource goes.
     let juha = "(uid=juha-koskinen)";

@@ -77,6 +77,16 @@ pub fn flipped(previous: &[Condition], c: &Condition) -> bool {
 pub struct Previous {
     pub conditions: Vec<Condition>,
     pub generation: Option<i64>,
+    /// The generation that status was written for.
+    pub observed_generation: Option<i64>,
+}
+
+impl Previous {
+    /// A target that differs from a spec already reported on has drifted; one that differs
+    /// from a spec edited since (or never reported on) is merely behind.
+    fn spec_unchanged(&self) -> bool {
+        self.generation.is_some() && self.observed_generation == self.generation
+    }
 }
 
 /// The status of every object of one tenant, as JSON ready for server-side apply.
@@ -166,9 +176,9 @@ pub fn statuses(
             } else if mine.is_empty() || enforced {
                 (
                     "InSync",
-                    (!drift.is_empty()).then(|| "repaired".to_string()),
+                    (!drift.is_empty() && prev.spec_unchanged()).then(|| "repaired".to_string()),
                 )
-            } else if !drift.is_empty() && prev.generation.is_some() {
+            } else if !drift.is_empty() && prev.spec_unchanged() {
                 ("Drifted", None)
             } else {
                 ("Pending", None)

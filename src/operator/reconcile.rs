@@ -406,6 +406,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
         Some((status, generation, _)) => Previous {
             conditions: serde_json::from_value(status["conditions"].clone()).unwrap_or_default(),
             generation,
+            observed_generation: status["observedGeneration"].as_i64(),
         },
         None => Previous::default(),
     };
