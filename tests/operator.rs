@@ -435,8 +435,24 @@ fn the_operator_converges_follows_edits_deletes_drift_and_outages() {
         &op,
     );
 
-    // slapd down: Ready=False with the reason; back when it returns.
+    // slapd down: Ready=False with the reason; back when it returns. The sync interval is
+    // ten minutes meanwhile, so only the retries of a degraded tenant can bring it back.
+    kube(
+        &e,
+        "PATCH",
+        "Integration",
+        Some("acme-ldap"),
+        Some(json!({"spec": {"sync": {"interval": "10m"}}})),
+    );
+    std::thread::sleep(Duration::from_millis(800));
     slapd.stop();
+    kube(
+        &e,
+        "PATCH",
+        "UserGrant",
+        Some("anna-virtanen"),
+        Some(json!({"spec": {"person": {"phone": "+358 40 555 0202"}}})),
+    );
     wait_until(
         "Integration not Ready",
         30,
@@ -453,9 +469,27 @@ fn the_operator_converges_follows_edits_deletes_drift_and_outages() {
     slapd.restart();
     wait_until(
         "Integration Ready again",
-        30,
+        60,
         || ready(&e, "Integration", "acme-ldap"),
         &op,
+    );
+    wait_until(
+        "the edit made while slapd was down",
+        30,
+        || {
+            slapd
+                .search(ANNA, "(objectClass=*)", &["telephoneNumber"])
+                .contains("+358405550202")
+        },
+        &op,
+    );
+    assert!(op.log().contains("degraded; retrying"), "{}", op.log());
+    kube(
+        &e,
+        "PATCH",
+        "Integration",
+        Some("acme-ldap"),
+        Some(json!({"spec": {"sync": {"interval": "2s"}}})),
     );
 
     // The watch restarted after 410 Gone resumes without rewriting the targets.

@@ -398,6 +398,9 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
     // The scheduler: debounce per tenant, periodic full re-reads, bounded parallelism.
     let mut pending: HashMap<TenantKey, (Instant, Instant)> = HashMap::new(); // first seen, last seen
     let mut next_full: BTreeMap<TenantKey, Instant> = BTreeMap::new();
+    // Reconciles report back how they left their tenant; degraded ones are retried sooner.
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(TenantKey, bool)>();
+    let mut failures: HashMap<TenantKey, u32> = HashMap::new();
     let running: Arc<tokio::sync::Mutex<BTreeSet<TenantKey>>> = Arc::default();
     let parallel = Arc::new(tokio::sync::Semaphore::new(4));
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -427,6 +430,17 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
                 };
                 for key in keys {
                     pending.entry(key).and_modify(|e| e.1 = now).or_insert((now, now));
+                }
+            }
+            Some((key, degraded)) = done_rx.recv() => {
+                if degraded {
+                    let n = failures.entry(key.clone()).or_insert(0);
+                    *n += 1;
+                    let wait = retry_after(*n, reconcile::sync_interval(&ctx, &key));
+                    tracing::info!(namespace = key.0, tenant = key.1, retry_in_s = wait.as_secs(), "degraded; retrying");
+                    next_full.insert(key, Instant::now() + wait);
+                } else {
+                    failures.remove(&key);
                 }
             }
             Ok(()) = leader_changes.changed() => {
@@ -460,7 +474,7 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
                     // Jitter of up to a tenth, so that tenants do not all re-read at once.
                     let jitter = interval.mul_f64(f64::from((rand_u32() % 1000) as u16) / 10_000.0);
                     next_full.insert(key.clone(), now + interval + jitter);
-                    let (ctx, running, parallel) = (ctx.clone(), running.clone(), parallel.clone());
+                    let (ctx, running, parallel, done) = (ctx.clone(), running.clone(), parallel.clone(), done_tx.clone());
                     running.lock().await.insert(key.clone());
                     tokio::spawn(async move {
                         let queued = std::time::Instant::now();
@@ -477,10 +491,15 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
                         );
                         let label = metrics::ResultLabel { result: if result.is_ok() { "ok".into() } else { "error".into() } };
                         ctx.metrics.reconciles.get_or_create(&label).inc();
-                        if let Err(e) = result {
-                            tracing::warn!(namespace = key.0, tenant = key.1, error = %e, "reconcile failed");
-                        }
+                        let degraded = match result {
+                            Ok(health) => health == reconcile::Health::Degraded,
+                            Err(e) => {
+                                tracing::warn!(namespace = key.0, tenant = key.1, error = %e, "reconcile failed");
+                                true
+                            }
+                        };
                         running.lock().await.remove(&key);
+                        let _ = done.send((key, degraded));
                     });
                 }
             }
@@ -502,6 +521,13 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
     }
     server.abort();
     Ok(())
+}
+
+/// When to try a degraded tenant again: 5 s, doubling per failure in a row, never later than
+/// its sync interval.
+fn retry_after(failures: u32, interval: Duration) -> Duration {
+    let backoff = Duration::from_secs(5).saturating_mul(1 << failures.saturating_sub(1).min(16));
+    backoff.min(interval)
 }
 
 fn rand_u32() -> u32 {
@@ -559,5 +585,25 @@ async fn serve(listen: String, ctx: Arc<Context>) {
             let _ = axum::serve(l, app).await;
         }
         Err(e) => tracing::error!(listen, error = %e, "cannot serve health and metrics"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_after;
+    use std::time::Duration;
+
+    #[test]
+    fn degraded_tenants_are_retried_with_doubling_backoff_up_to_the_sync_interval() {
+        let five_min = Duration::from_secs(300);
+        let waits: Vec<u64> = (1..=8)
+            .map(|n| retry_after(n, five_min).as_secs())
+            .collect();
+        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(
+            retry_after(1, Duration::from_secs(2)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(retry_after(u32::MAX, five_min), five_min);
     }
 }

@@ -160,7 +160,17 @@ fn comparable(v: &Value) -> Value {
     }
 }
 
-pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
+/// How a reconcile left its tenant. Degraded when a target could not be reached or written,
+/// or a clean-up could not finish: the scheduler then retries with backoff rather than
+/// waiting for the next sync interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    Degraded,
+}
+
+pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<Health, String> {
+    let mut health = Health::Healthy;
     let (ns, tenant) = key;
     let clock = std::time::Instant::now();
     let (snap, deleting, gone_integrations) = snapshot(ctx, ns, tenant);
@@ -186,6 +196,8 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
                         integ.finalizers(),
                     )
                     .await;
+                } else {
+                    health = Health::Degraded;
                 }
             }
             for g in deleting
@@ -195,7 +207,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
                 release_finalizer::<UserGrant>(ctx, ns, &g.name_any(), g.finalizers()).await;
             }
         }
-        return Ok(());
+        return Ok(health);
     };
     if ctx.is_leader() {
         // Integrations being deleted, and every Integration of a Tenant being deleted, give
@@ -218,6 +230,9 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
             let orphan = orphaned(integ) || (tenant_going && orphaned(&tenant_obj));
             let clean = orphan || clean_up(integ, &snap).await;
             all_clean &= clean;
+            if !clean {
+                health = Health::Degraded;
+            }
             if clean && integ.metadata.deletion_timestamp.is_some() {
                 release_finalizer::<Integration>(ctx, ns, &integ.name_any(), integ.finalizers())
                     .await;
@@ -227,7 +242,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
             if all_clean {
                 release_finalizer::<Tenant>(ctx, ns, tenant, tenant_obj.finalizers()).await;
             }
-            return Ok(());
+            return Ok(health);
         }
         add_finalizer::<Tenant>(
             ctx,
@@ -273,7 +288,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
         .find(|t| &t.object.name == tenant)
         .cloned()
     else {
-        return Ok(());
+        return Ok(health);
     };
 
     let leader = ctx.is_leader();
@@ -295,6 +310,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
         };
         ctx.metrics.drifted.get_or_create(&label).set(drift as i64);
         if let Baseline::Empty { reason } = &tp.baseline {
+            health = Health::Degraded;
             ctx.metrics
                 .target_errors
                 .get_or_create(&ErrorLabel {
@@ -351,6 +367,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
             .get_or_create(&label)
             .inc_by(report.writes as u64);
         if !report.ok() {
+            health = Health::Degraded;
             ctx.metrics
                 .target_errors
                 .get_or_create(&ErrorLabel {
@@ -383,7 +400,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
         );
     }
     if !leader {
-        return Ok(()); // only the leader writes
+        return Ok(health); // only the leader writes
     }
 
     let applied_ms = clock.elapsed().as_millis() as u64;
@@ -518,7 +535,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<(), String> {
             release_finalizer::<UserGrant>(ctx, ns, &name, g.finalizers()).await;
         }
     }
-    Ok(())
+    Ok(health)
 }
 
 /// Annotated to leave what it provisioned in place when it is deleted.
