@@ -590,8 +590,49 @@ async fn serve(listen: String, ctx: Arc<Context>) {
 
 #[cfg(test)]
 mod tests {
-    use super::retry_after;
+    use super::{fingerprint, retry_after};
     use std::time::Duration;
+
+    #[test]
+    fn status_and_bookkeeping_changes_leave_the_fingerprint_alone() {
+        let grant = |extra: serde_json::Value| {
+            let mut g = serde_json::json!({"apiVersion": "accord.dev/v1alpha1", "kind": "UserGrant",
+                "metadata": {"name": "anna", "namespace": "ns", "resourceVersion": "1", "generation": 1},
+                "spec": {"tenant": "acme", "person": {"givenName": "Anna", "familyName": "V", "email": "anna@acme.fi"}, "unit": "root"}});
+            json_patch(&mut g, extra);
+            serde_json::from_value::<crate::api::UserGrant>(g).unwrap()
+        };
+        let base = fingerprint(&grant(serde_json::json!({})));
+        let same = [
+            serde_json::json!({"status": {"state": "Active"}}),
+            serde_json::json!({"metadata": {"resourceVersion": "7"}}),
+            serde_json::json!({"metadata": {"managedFields": [{"manager": "kubectl"}]}}),
+        ];
+        for change in same {
+            assert_eq!(fingerprint(&grant(change.clone())), base, "{change}");
+        }
+        let different = [
+            serde_json::json!({"spec": {"unit": "other"}, "metadata": {"generation": 2}}),
+            serde_json::json!({"metadata": {"annotations": {"accord.dev/confirm-deletions": "3"}}}),
+            serde_json::json!({"metadata": {"finalizers": ["accord.dev/cleanup"]}}),
+            serde_json::json!({"metadata": {"deletionTimestamp": "2026-11-22T10:00:00Z"}}),
+        ];
+        for change in different {
+            assert_ne!(fingerprint(&grant(change.clone())), base, "{change}");
+        }
+    }
+
+    /// RFC 7386, enough for the test.
+    fn json_patch(doc: &mut serde_json::Value, patch: serde_json::Value) {
+        match patch {
+            serde_json::Value::Object(p) => {
+                for (k, v) in p {
+                    json_patch(&mut doc[&k], v);
+                }
+            }
+            v => *doc = v,
+        }
+    }
 
     #[test]
     fn degraded_tenants_are_retried_with_doubling_backoff_up_to_the_sync_interval() {
