@@ -202,6 +202,44 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool, op: &Operator)
     }
 }
 
+/// Who holds the operator's Lease (null when nobody does).
+fn lease_holder(e: &Emulator) -> Value {
+    http(
+        "GET",
+        format!(
+            "{}/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/accord-operator",
+            e.url()
+        ),
+        "",
+        None,
+    )
+    .1["spec"]["holderIdentity"]
+        .clone()
+}
+
+/// Marks an Integration or Tenant to leave what it provisioned in place when deleted.
+fn orphan(e: &Emulator, kind: &str, name: &str) {
+    let (code, _) = kube(
+        e,
+        "PATCH",
+        kind,
+        Some(name),
+        Some(json!({"metadata": {"annotations": {"accord.dev/orphan": "true"}}})),
+    );
+    assert_eq!(code, 200);
+}
+
+/// Deletes a resource and waits until it is gone, i.e. accord released its finalizer.
+fn delete_until_gone(e: &Emulator, kind: &str, name: &str, secs: u64, op: &Operator) {
+    assert_eq!(kube(e, "DELETE", kind, Some(name), None).0, 200);
+    wait_until(
+        &format!("{kind} {name} gone"),
+        secs,
+        || kube(e, "GET", kind, Some(name), None).0 == 404,
+        op,
+    );
+}
+
 fn condition(obj: &Value, kind: &str) -> Option<(String, String, String)> {
     obj["status"]["conditions"]
         .as_array()?
@@ -576,25 +614,7 @@ fn two_replicas_elect_one_leader() {
     load_acme(&e, &slapd, &scratch.0);
     let a = Operator::start(&e, &scratch.0, "replica-a");
     let b = Operator::start(&e, &scratch.0, "replica-b");
-    wait_until(
-        "a lease holder",
-        30,
-        || {
-            http(
-                "GET",
-                format!(
-                    "{}/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/accord-operator",
-                    e.url()
-                ),
-                "",
-                None,
-            )
-            .1["spec"]["holderIdentity"]
-                .as_str()
-                .is_some()
-        },
-        &a,
-    );
+    wait_until("a lease holder", 30, || lease_holder(&e).is_string(), &a);
     wait_until(
         "17 people in LDAP",
         60,
@@ -650,19 +670,8 @@ fn two_replicas_elect_one_leader() {
         leader.log()
     );
     assert!(leader.log().contains("lease released"), "{}", leader.log());
-    let holder = http(
-        "GET",
-        format!(
-            "{}/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/accord-operator",
-            e.url()
-        ),
-        "",
-        None,
-    )
-    .1["spec"]["holderIdentity"]
-        .clone();
     assert_ne!(
-        holder,
+        lease_holder(&e),
         serde_json::json!(name),
         "the Lease is no longer held by {name}"
     );
@@ -762,23 +771,8 @@ fn held_deletions_events_integration_cleanup_and_sigterm() {
     let saved = e
         .get("accord.dev", "integrations", NS, "acme-ldap")
         .unwrap();
-    kube(
-        &e,
-        "PATCH",
-        "Integration",
-        Some("acme-ldap"),
-        Some(json!({"metadata": {"annotations": {"accord.dev/orphan": "true"}}})),
-    );
-    assert_eq!(
-        kube(&e, "DELETE", "Integration", Some("acme-ldap"), None).0,
-        200
-    );
-    wait_until(
-        "the orphaning delete",
-        30,
-        || kube(&e, "GET", "Integration", Some("acme-ldap"), None).0 == 404,
-        &op,
-    );
+    orphan(&e, "Integration", "acme-ldap");
+    delete_until_gone(&e, "Integration", "acme-ldap", 30, &op);
     assert_eq!(people(), 14);
     // Without it, deleting the Integration closes every access it gave.
     let again = json!({"apiVersion": "accord.dev/v1alpha1", "kind": "Integration", "metadata": {"name": "acme-ldap", "namespace": NS}, "spec": saved["spec"]});
@@ -792,16 +786,7 @@ fn held_deletions_events_integration_cleanup_and_sigterm() {
         },
         &op,
     );
-    assert_eq!(
-        kube(&e, "DELETE", "Integration", Some("acme-ldap"), None).0,
-        200
-    );
-    wait_until(
-        "the cleaning delete",
-        30,
-        || kube(&e, "GET", "Integration", Some("acme-ldap"), None).0 == 404,
-        &op,
-    );
+    delete_until_gone(&e, "Integration", "acme-ldap", 30, &op);
     assert_eq!(people(), 0, "every person accord provisioned is gone");
     assert!(
         slapd.dns("dc=acme,dc=fi", "(seeAlso=*)").is_empty(),
@@ -849,32 +834,11 @@ fn deleting_a_tenant_closes_every_access_unless_orphaned() {
     let saved = e.get("accord.dev", "tenants", NS, "acme").unwrap();
 
     // Orphaned: the Tenant goes, the directory stays as it is.
-    kube(
-        &e,
-        "PATCH",
-        "Tenant",
-        Some("acme"),
-        Some(json!({"metadata": {"annotations": {"accord.dev/orphan": "true"}}})),
-    );
-    assert_eq!(kube(&e, "DELETE", "Tenant", Some("acme"), None).0, 200);
-    wait_until(
-        "the orphaning delete",
-        30,
-        || kube(&e, "GET", "Tenant", Some("acme"), None).0 == 404,
-        &op,
-    );
+    orphan(&e, "Tenant", "acme");
+    delete_until_gone(&e, "Tenant", "acme", 30, &op);
     assert_eq!(people(), 17);
     // A grant deleted while its Tenant is gone does not hang on accord's finalizer.
-    assert_eq!(
-        kube(&e, "DELETE", "UserGrant", Some("ville-makinen"), None).0,
-        200
-    );
-    wait_until(
-        "the grant of a gone Tenant",
-        30,
-        || kube(&e, "GET", "UserGrant", Some("ville-makinen"), None).0 == 404,
-        &op,
-    );
+    delete_until_gone(&e, "UserGrant", "ville-makinen", 30, &op);
 
     // The Tenant back: accord manages the directory again and removes the person whose
     // grant went meanwhile.
@@ -892,21 +856,8 @@ fn deleting_a_tenant_closes_every_access_unless_orphaned() {
     // Not orphaned: deleting the Tenant closes every access it gave before it goes. Its
     // extranet is not reachable from here, so that Integration is left out of it by
     // annotation; while it stayed unreachable and not orphaned, the Tenant would wait.
-    kube(
-        &e,
-        "PATCH",
-        "Integration",
-        Some("acme-extranet"),
-        Some(json!({"metadata": {"annotations": {"accord.dev/orphan": "true"}}})),
-    );
-    assert_eq!(kube(&e, "DELETE", "Tenant", Some("acme"), None).0, 200);
-
-    wait_until(
-        "the cleaning delete",
-        60,
-        || kube(&e, "GET", "Tenant", Some("acme"), None).0 == 404,
-        &op,
-    );
+    orphan(&e, "Integration", "acme-extranet");
+    delete_until_gone(&e, "Tenant", "acme", 60, &op);
     assert_eq!(people(), 0, "every person accord provisioned is gone");
     assert!(
         slapd.dns("dc=acme,dc=fi", "(seeAlso=*)").is_empty(),
