@@ -70,6 +70,7 @@ fn the_chart_lints_renders_and_validates() {
         "{one}"
     );
     assert!(one.contains("path: /healthz") && one.contains("path: /readyz"));
+    the_binary_takes_the_rendered_args(&one);
     for kind in [
         "name: tenants.accord.dev",
         "name: orgunits.accord.dev",
@@ -98,6 +99,28 @@ fn the_chart_lints_renders_and_validates() {
             && all.contains("- --no-leader-election"),
         "{all}"
     );
+    the_binary_takes_the_rendered_args(&all);
+}
+
+/// The operator's arguments in a rendered chart are ones the binary accepts: clap rejects an
+/// unknown flag or a bad value before it gets to `--help`.
+fn the_binary_takes_the_rendered_args(rendered: &str) {
+    use serde::Deserialize;
+    let deployment = serde_yaml::Deserializer::from_str(rendered)
+        .filter_map(|doc| serde_yaml::Value::deserialize(doc).ok())
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    let args: Vec<&str> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_sequence()
+        .expect("container args")
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args.first(), Some(&"operator"));
+    let mut with_help = args.clone();
+    with_help.push("--help");
+    let run = support::accord(&with_help);
+    assert_eq!(run.code, 0, "accord {args:?}: {}", run.stderr);
 }
 
 #[test]

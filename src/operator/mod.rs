@@ -47,6 +47,10 @@ pub struct OperatorArgs {
     /// objects becomes one plan.
     #[arg(long, default_value = "1s", value_parser = duration)]
     pub debounce: Duration,
+    /// Tenants reconciled at the same time; each Integration also bounds its own requests
+    /// with `sync.maxConcurrency` and `sync.requestsPerSecond`.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrent_tenants: u32,
     /// The Lease for leader election.
     #[arg(long, default_value = "accord-operator")]
     pub lease: String,
@@ -402,7 +406,9 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(TenantKey, bool)>();
     let mut failures: HashMap<TenantKey, u32> = HashMap::new();
     let running: Arc<tokio::sync::Mutex<BTreeSet<TenantKey>>> = Arc::default();
-    let parallel = Arc::new(tokio::sync::Semaphore::new(4));
+    let parallel = Arc::new(tokio::sync::Semaphore::new(
+        args.concurrent_tenants as usize,
+    ));
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut leader_changes = ctx.leader.clone();
     let shutdown = shutdown_signal();
@@ -507,7 +513,11 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
     }
     tracing::info!("shutting down");
     // Let running reconciles finish their current write, then give up the lease.
-    let _ = tokio::time::timeout(Duration::from_secs(20), parallel.acquire_many(4)).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(20),
+        parallel.acquire_many(args.concurrent_tenants),
+    )
+    .await;
     if let Some((relay, manager)) = lease_task {
         relay.abort();
         let _ = relay.await;
