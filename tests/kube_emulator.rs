@@ -115,6 +115,85 @@ fn create_get_list_with_limit_and_continue() {
         assert_eq!(names, (0..7).map(|i| format!("u{i}")).collect::<Vec<_>>());
         let err = api.get("nope").await.unwrap_err();
         assert!(matches!(err, kube::Error::Api(ref s) if s.code == 404));
+
+        // Selectors: equality and inequality on labels and on the supported fields.
+        api.patch(
+            "u1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"tier": "a"}}})),
+        )
+        .await
+        .unwrap();
+        let names = |list: kube::core::ObjectList<OrgUnit>| {
+            list.items
+                .into_iter()
+                .map(|u| u.metadata.name.unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(
+                api.list(&ListParams::default().labels("tier=a"))
+                    .await
+                    .unwrap()
+            ),
+            ["u1"]
+        );
+        assert_eq!(
+            api.list(&ListParams::default().labels("tier!=a"))
+                .await
+                .unwrap()
+                .items
+                .len(),
+            6
+        );
+        assert_eq!(
+            names(
+                api.list(&ListParams::default().fields("metadata.name=u2"))
+                    .await
+                    .unwrap()
+            ),
+            ["u2"]
+        );
+        assert_eq!(
+            api.list(&ListParams::default().fields("metadata.name!=u2"))
+                .await
+                .unwrap()
+                .items
+                .len(),
+            6
+        );
+        let unknown = api
+            .list(&ListParams::default().fields("spec.tenant=t"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(unknown, kube::Error::Api(ref s) if s.code == 400),
+            "{unknown:?}"
+        );
+        // Secrets also select on their type (accord leaves Helm's release Secrets out).
+        let secrets: Api<Secret> = Api::namespaced(client(&e).await, "ns");
+        for (name, type_) in [
+            ("creds", "Opaque"),
+            ("sh.helm.release.v1.acme.v1", "helm.sh/release.v1"),
+        ] {
+            let secret =
+                serde_json::from_value(json!({"metadata": {"name": name}, "type": type_})).unwrap();
+            secrets
+                .create(&PostParams::default(), &secret)
+                .await
+                .unwrap();
+        }
+        let kept = secrets
+            .list(&ListParams::default().fields("type!=helm.sh/release.v1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            kept.items
+                .iter()
+                .map(|s| s.metadata.name.clone().unwrap())
+                .collect::<Vec<_>>(),
+            ["creds"]
+        );
     });
 }
 

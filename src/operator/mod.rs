@@ -137,6 +137,7 @@ fn tenant_of(ns: Option<&String>, tenant: &str) -> TenantKey {
 /// down (seen again only as a relist) wake every tenant of the namespace via `everyone`.
 fn watch<K, F>(
     api: Api<K>,
+    config: watcher::Config,
     dirty: mpsc::UnboundedSender<Dirty>,
     keys: F,
 ) -> (Store<K>, impl std::future::Future<Output = ()>)
@@ -152,7 +153,7 @@ where
     F: Fn(&K) -> Vec<TenantKey> + Send + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
+    let stream = watcher(api, config)
         .default_backoff()
         .modify(slim)
         .reflect(writer);
@@ -281,6 +282,7 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
     let (dirty_tx, mut dirty_rx) = mpsc::unbounded_channel::<Dirty>();
     let (tenants, t1) = watch(
         api::<Tenant>(&client, ns),
+        watcher::Config::default(),
         dirty_tx.clone(),
         |t: &Tenant| {
             vec![tenant_of(
@@ -291,16 +293,19 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
     );
     let (units, t2) = watch(
         api::<OrgUnit>(&client, ns),
+        watcher::Config::default(),
         dirty_tx.clone(),
         |u: &OrgUnit| vec![tenant_of(u.metadata.namespace.as_ref(), &u.spec.tenant)],
     );
     let (grants, t3) = watch(
         api::<UserGrant>(&client, ns),
+        watcher::Config::default(),
         dirty_tx.clone(),
         |g: &UserGrant| vec![tenant_of(g.metadata.namespace.as_ref(), &g.spec.tenant)],
     );
     let (integrations, t4) = watch(
         api::<Integration>(&client, ns),
+        watcher::Config::default(),
         dirty_tx.clone(),
         |i: &Integration| vec![tenant_of(i.metadata.namespace.as_ref(), &i.spec.tenant)],
     );
@@ -308,6 +313,9 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
     let tenants_for_secrets = tenants.clone();
     let (secrets, t5) = watch(
         api::<Secret>(&client, ns),
+        // Helm keeps every release of the chart as a large Secret in the same namespace;
+        // accord never reads those.
+        watcher::Config::default().fields("type!=helm.sh/release.v1"),
         dirty_tx.clone(),
         move |s: &Secret| {
             tenants_for_secrets

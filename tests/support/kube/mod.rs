@@ -559,35 +559,67 @@ fn get(store: &Mutex<Store>, t: &Target) -> Response {
     }
 }
 
-fn matches(obj: &Value, query: &HashMap<String, String>) -> bool {
-    if let Some(sel) = query.get("labelSelector").filter(|s| !s.is_empty()) {
-        for term in sel.split(',') {
-            let (k, v) = term
-                .split_once('=')
-                .map(|(k, v)| (k.trim_end_matches('='), v))
-                .unwrap_or((term, ""));
-            if obj["metadata"]["labels"][k].as_str() != Some(v) {
-                return false;
+/// Selector terms: `k=v`, `k==v` (equal) and `k!=v` (not equal).
+fn terms(sel: &str) -> Vec<(&str, bool, &str)> {
+    sel.split(',')
+        .filter(|t| !t.is_empty())
+        .map(|term| {
+            if let Some((k, v)) = term.split_once("!=") {
+                (k, false, v)
+            } else if let Some((k, v)) = term.split_once("==") {
+                (k, true, v)
+            } else {
+                let (k, v) = term.split_once('=').unwrap_or((term, ""));
+                (k, true, v)
             }
-        }
+        })
+        .collect()
+}
+
+/// The field labels the API server supports for these kinds (Secrets add `type`); `None`
+/// for any other.
+fn field<'a>(obj: &'a Value, plural: &str, label: &str) -> Option<Option<&'a str>> {
+    match label {
+        "metadata.name" => Some(obj["metadata"]["name"].as_str()),
+        "metadata.namespace" => Some(obj["metadata"]["namespace"].as_str()),
+        "type" if plural == "secrets" => Some(obj["type"].as_str()),
+        _ => None,
     }
-    if let Some(sel) = query.get("fieldSelector").filter(|s| !s.is_empty()) {
-        for term in sel.split(',') {
-            let (k, v) = term
-                .split_once('=')
-                .map(|(k, v)| (k.trim_end_matches('='), v))
-                .unwrap_or((term, ""));
-            let got = match k {
-                "metadata.name" => obj["metadata"]["name"].as_str(),
-                "metadata.namespace" => obj["metadata"]["namespace"].as_str(),
-                _ => None,
-            };
-            if got != Some(v) {
-                return false;
-            }
-        }
-    }
-    true
+}
+
+/// 400 for a field selector the API server would not take.
+fn bad_selector(t: &Target, query: &HashMap<String, String>) -> Option<Response> {
+    let sel = query.get("fieldSelector")?;
+    terms(sel)
+        .into_iter()
+        .find(|(k, _, _)| field(&Value::Null, &t.kind.plural, k).is_none())
+        .map(|(k, _, _)| {
+            status(
+                400,
+                "BadRequest",
+                format!(
+                    "\"{k}\" is not a known field selector for {}",
+                    t.kind.plural
+                ),
+            )
+        })
+}
+
+fn matches(obj: &Value, plural: &str, query: &HashMap<String, String>) -> bool {
+    let labels = query
+        .get("labelSelector")
+        .map(|s| terms(s))
+        .unwrap_or_default();
+    let fields = query
+        .get("fieldSelector")
+        .map(|s| terms(s))
+        .unwrap_or_default();
+    labels
+        .iter()
+        .all(|(k, eq, v)| (obj["metadata"]["labels"][k].as_str() == Some(v)) == *eq)
+        && fields
+            .iter()
+            .all(|(k, eq, v)| (field(obj, plural, k).flatten() == Some(v)) == *eq)
 }
 
 fn in_scope(k: &Key, t: &Target) -> bool {
@@ -595,6 +627,9 @@ fn in_scope(k: &Key, t: &Target) -> bool {
 }
 
 fn list(store: &Mutex<Store>, t: &Target, query: &HashMap<String, String>) -> Response {
+    if let Some(bad) = bad_selector(t, query) {
+        return bad;
+    }
     let s = store.lock().unwrap();
     let limit: usize = query
         .get("limit")
@@ -621,7 +656,7 @@ fn list(store: &Mutex<Store>, t: &Target, query: &HashMap<String, String>) -> Re
     for (k, v) in s
         .objects
         .iter()
-        .filter(|(k, v)| in_scope(k, t) && matches(v, query))
+        .filter(|(k, v)| in_scope(k, t) && matches(v, &t.kind.plural, query))
     {
         if let Some((ns, name)) = &after
             && (&k.2, &k.3) <= (ns, name)
@@ -1025,6 +1060,9 @@ fn delete(store: &Mutex<Store>, t: &Target) -> Response {
 }
 
 async fn watch(store: Arc<Mutex<Store>>, t: Target, query: HashMap<String, String>) -> Response {
+    if let Some(bad) = bad_selector(&t, &query) {
+        return bad;
+    }
     let bookmarks = query
         .get("allowWatchBookmarks")
         .is_some_and(|b| b == "true");
@@ -1051,13 +1089,15 @@ async fn watch(store: Arc<Mutex<Store>>, t: Target, query: HashMap<String, Strin
             Some(rv) => s
                 .history
                 .iter()
-                .filter(|e| e.rv > rv && in_scope(&e.key, &t) && matches(&e.object, &query))
+                .filter(|e| {
+                    e.rv > rv && in_scope(&e.key, &t) && matches(&e.object, &t.kind.plural, &query)
+                })
                 .map(|e| json!({"type": e.kind, "object": e.object}))
                 .collect(),
             None => s
                 .objects
                 .iter()
-                .filter(|(k, v)| in_scope(k, &t) && matches(v, &query))
+                .filter(|(k, v)| in_scope(k, &t) && matches(v, &t.kind.plural, &query))
                 .map(|(_, v)| json!({"type": "ADDED", "object": v}))
                 .collect(),
         };
@@ -1073,7 +1113,9 @@ async fn watch(store: Arc<Mutex<Store>>, t: Target, query: HashMap<String, Strin
         status: false,
     };
     let live = tokio_stream_from(rx).filter_map(move |e| {
-        let keep = e.rv > last_sent && in_scope(&e.key, &scope) && matches(&e.object, &query);
+        let keep = e.rv > last_sent
+            && in_scope(&e.key, &scope)
+            && matches(&e.object, &scope.kind.plural, &query);
         async move { keep.then(|| json!({"type": e.kind, "object": e.object})) }
     });
     let bookmark = move |rv: u64| json!({"type": "BOOKMARK", "object": {"kind": kind.kind, "apiVersion": api_version(kind), "metadata": {"resourceVersion": rv.to_string()}}});
