@@ -126,6 +126,10 @@ impl Operator {
     }
 
     fn start_in(e: &Emulator, dir: &Path, identity: &str, ns: &str) -> Operator {
+        Self::start_with(e, dir, identity, ns, "200ms")
+    }
+
+    fn start_with(e: &Emulator, dir: &Path, identity: &str, ns: &str, debounce: &str) -> Operator {
         let kubeconfig = dir.join("kubeconfig");
         e.kubeconfig(&kubeconfig, ns);
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -142,7 +146,7 @@ impl Operator {
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--debounce",
-                "200ms",
+                debounce,
                 "--identity",
                 identity,
             ])
@@ -862,6 +866,71 @@ fn deleting_a_tenant_closes_every_access_unless_orphaned() {
     assert!(
         slapd.dns("dc=acme,dc=fi", "(seeAlso=*)").is_empty(),
         "and every unit and group"
+    );
+}
+
+#[test]
+fn a_sync_of_500_new_grants_is_one_plan() {
+    let scratch = Scratch::new("operator-batch");
+    let e = Emulator::start();
+    let slapd = Slapd::start(&scratch.0, &["dc=acme,dc=fi"]);
+    let (setup, grants) = (scratch.0.join("setup"), scratch.0.join("grants"));
+    std::fs::create_dir_all(&setup).unwrap();
+    std::fs::create_dir_all(&grants).unwrap();
+    std::fs::write(
+        setup.join("bulk.yaml"),
+        format!(
+            "apiVersion: accord.dev/v1alpha1\nkind: Tenant\nmetadata: {{name: bulk, namespace: {NS}}}\nspec: {{displayName: Bulk, country: FI, integrations: {{directory: dir}}, roles: [{{name: employee}}], policy: {{minAdmins: 0}}}}\n\
+             ---\napiVersion: accord.dev/v1alpha1\nkind: OrgUnit\nmetadata: {{name: root, namespace: {NS}}}\nspec: {{tenant: bulk, displayName: Root}}\n\
+             ---\napiVersion: accord.dev/v1alpha1\nkind: Integration\nmetadata: {{name: dir, namespace: {NS}}}\nspec: {{tenant: bulk, kind: ldap, endpoint: \"{}\", credentialsRef: {{secretName: bind}}, ldap: {{baseDN: \"dc=acme,dc=fi\", layout: Flat}}, sync: {{interval: 10m, requestsPerSecond: 100000}}}}\n\
+             ---\napiVersion: v1\nkind: Secret\nmetadata: {{name: bind, namespace: {NS}}}\nstringData: {{bindDN: \"cn=admin,dc=acme,dc=fi\", password: {ADMIN_PW}}}\n",
+            slapd.url()
+        ),
+    )
+    .unwrap();
+    let many: String = (0..500)
+        .map(|i| {
+            format!(
+                "---\napiVersion: accord.dev/v1alpha1\nkind: UserGrant\nmetadata: {{name: p{i:03}, namespace: {NS}}}\nspec: {{tenant: bulk, person: {{givenName: G{i}, familyName: F, email: p{i}@bulk.fi}}, unit: root, roles: [employee]}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(grants.join("grants.yaml"), many).unwrap();
+    e.load_dir(&setup);
+    // A debounce long enough that the sync below lands inside one quiet period.
+    let op = Operator::start_with(&e, &scratch.0, "batch", NS, "2s");
+    wait_until("the Tenant Ready", 60, || ready(&e, "Tenant", "bulk"), &op);
+    let applies = || op.log().matches("\"message\":\"applied\"").count();
+    let before = applies();
+
+    e.load_dir(&grants);
+    wait_until(
+        "500 people in LDAP",
+        120,
+        || {
+            slapd
+                .dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)")
+                .len()
+                == 500
+        },
+        &op,
+    );
+    assert_eq!(
+        applies() - before,
+        1,
+        "one plan for the whole sync:\n{}",
+        op.log()
+    );
+    let operations: Vec<u64> = op
+        .log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == "applied")
+        .map(|l| l["fields"]["operations"].as_u64().unwrap())
+        .collect();
+    assert!(
+        operations.last().is_some_and(|n| *n >= 500),
+        "every person in that one plan: {operations:?}"
     );
 }
 
