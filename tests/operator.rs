@@ -760,6 +760,25 @@ fn held_deletions_events_integration_cleanup_and_sigterm() {
         },
         &op,
     );
+    // The confirmation is used up, so it cannot wave the next mass deletion through.
+    wait_until(
+        "the confirmation removed",
+        30,
+        || {
+            e.get("accord.dev", "tenants", NS, "acme").unwrap()["metadata"]["annotations"]
+                ["accord.dev/confirm-deletions"]
+                .is_null()
+        },
+        &op,
+    );
+    let events = e.list("events.k8s.io", "events");
+    assert!(
+        events.iter().any(|ev| ev["reason"] == "DeletionsConfirmed"
+            && ev["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("released 3 held person deletions"))),
+        "{events:#?}"
+    );
 
     // Deleting the Integration with the orphan annotation leaves the directory as it is.
     wait_until(

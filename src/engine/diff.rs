@@ -81,7 +81,8 @@ pub fn diff(
         person_deletes > 1 && person_deletes * 100 > u64::from(policy.max_percent) * people_now;
     let mut held = Vec::new();
     let mut held_reason = None;
-    if (over_count || over_percent) && u64::from(confirmed_deletions) < person_deletes {
+    let over = over_count || over_percent;
+    if over && u64::from(confirmed_deletions) < person_deletes {
         held_reason = Some(format!(
             "{person_deletes} of {people_now} people would be deleted, more than the tenant allows in one sync \
              (deletion.maxPerSync {}, maxPercent {}%); confirm {person_deletes} deletions to release them",
@@ -92,6 +93,7 @@ pub fn diff(
         ops.extend(deletes);
     }
 
+    let released_by_confirmation = over && held.is_empty();
     TargetPlan {
         integration: desired.integration,
         tenant: desired.tenant,
@@ -105,6 +107,7 @@ pub fn diff(
         unchanged,
         frozen: desired.frozen.len(),
         person_deletions: person_deletes as usize,
+        released_by_confirmation,
     }
 }
 

@@ -124,6 +124,9 @@ pub struct TargetPlan {
     pub frozen: usize,
     #[serde(skip)]
     pub person_deletions: usize,
+    /// The deletions were over the threshold and went ahead because they were confirmed.
+    #[serde(skip)]
+    pub released_by_confirmation: bool,
 }
 
 impl TargetPlan {

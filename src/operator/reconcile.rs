@@ -402,6 +402,38 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<Health, String>
     if !leader {
         return Ok(health); // only the leader writes
     }
+    // A confirmation is used once: left in place, it would wave through the next mass
+    // deletion too. It is kept while a target could not be read or written, so that it
+    // still applies when the target is back.
+    if confirm > 0 && health == Health::Healthy {
+        let released: usize = plan
+            .targets
+            .iter()
+            .filter(|tp| tp.released_by_confirmation)
+            .map(|tp| tp.person_deletions)
+            .sum();
+        let api: Api<Tenant> = Api::namespaced(ctx.client.clone(), ns);
+        let unset = json!({"metadata": {"annotations": {CONFIRM_ANNOTATION: null}}});
+        match api
+            .patch(tenant, &PatchParams::default(), &Patch::Merge(unset))
+            .await
+        {
+            Ok(_) => {
+                let note = format!(
+                    "{CONFIRM_ANNOTATION}: \"{confirm}\" released {released} held person deletions; the annotation is used up"
+                );
+                tracing::info!(
+                    namespace = ns,
+                    tenant,
+                    released,
+                    "deletion confirmation used"
+                );
+                let r = ObjectRef::new(Kind::Tenant, ns, tenant);
+                publish(ctx, &r, false, "DeletionsConfirmed".into(), note).await;
+            }
+            Err(e) => tracing::warn!(tenant, error = %e, "deletion confirmation not removed"),
+        }
+    }
 
     let applied_ms = clock.elapsed().as_millis() as u64;
     // Every grant gets the finalizer, before status writes change its resourceVersion.
@@ -463,41 +495,13 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<Health, String>
         })
         .await;
     for (r, c) in &wanted.transitions {
-        let Some((_, _, meta)) = current(ctx, r) else {
-            continue;
-        };
-        let bad = crate::engine::status::is_bad(c);
-        let reference = k8s_openapi::api::core::v1::ObjectReference {
-            api_version: Some(resource(r.kind).api_version),
-            kind: Some(r.kind.as_str().to_string()),
-            name: Some(r.name.clone()),
-            namespace: Some(r.namespace.clone()),
-            uid: meta.uid.clone(),
-            ..Default::default()
-        };
-        let event = Event {
-            type_: if bad {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: format!(
-                "{}{}",
-                c.type_,
-                if c.status == "True" { "" } else { "False" }
-            ),
-            note: Some(
-                format!("{}: {}", c.reason, c.message)
-                    .chars()
-                    .take(1000)
-                    .collect(),
-            ),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
-            tracing::debug!(error = %e, "event not published");
-        }
+        let reason = format!(
+            "{}{}",
+            c.type_,
+            if c.status == "True" { "" } else { "False" }
+        );
+        let note = format!("{}: {}", c.reason, c.message);
+        publish(ctx, r, crate::engine::status::is_bad(c), reason, note).await;
     }
 
     tracing::debug!(
@@ -536,6 +540,35 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<Health, String>
         }
     }
     Ok(health)
+}
+
+/// An event on `r` (looked up in the stores for its uid).
+async fn publish(ctx: &Context, r: &ObjectRef, warning: bool, reason: String, note: String) {
+    let Some((_, _, meta)) = current(ctx, r) else {
+        return;
+    };
+    let reference = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(resource(r.kind).api_version),
+        kind: Some(r.kind.as_str().to_string()),
+        name: Some(r.name.clone()),
+        namespace: Some(r.namespace.clone()),
+        uid: meta.uid.clone(),
+        ..Default::default()
+    };
+    let event = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason,
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+        tracing::debug!(error = %e, "event not published");
+    }
 }
 
 /// Annotated to leave what it provisioned in place when it is deleted.
