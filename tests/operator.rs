@@ -923,14 +923,16 @@ fn a_sync_of_500_new_grants_is_one_plan() {
     let before = applies();
 
     e.load_dir(&grants);
+    // The apply is logged when it has finished, after the last person is in.
     wait_until(
-        "500 people in LDAP",
+        "500 people in LDAP and the apply logged",
         120,
         || {
-            slapd
-                .dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)")
-                .len()
-                == 500
+            applies() > before
+                && slapd
+                    .dns("dc=acme,dc=fi", "(objectClass=inetOrgPerson)")
+                    .len()
+                    == 500
         },
         &op,
     );

@@ -159,52 +159,12 @@ where
         .reflect(writer);
     let task = async move {
         let mut stream = std::pin::pin!(stream);
-        let mut seen: HashMap<(Option<String>, String), u64> = HashMap::new();
-        let mut relisted: Option<std::collections::HashSet<(Option<String>, String)>> = None;
-        let send = |obj: &K| {
-            for k in keys(obj) {
-                let _ = dirty.send(Dirty::Tenant(k));
-            }
-        };
+        let mut changes = Changes::default();
         while let Some(item) = stream.next().await {
             match item {
-                Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
-                    let id = (
-                        obj.meta().namespace.clone(),
-                        obj.meta().name.clone().unwrap_or_default(),
-                    );
-                    if let Some(listed) = relisted.as_mut() {
-                        listed.insert(id.clone());
-                    }
-                    let print = fingerprint(&obj);
-                    if seen.insert(id, print) != Some(print) {
-                        send(&obj);
-                    }
-                }
-                Ok(watcher::Event::Delete(obj)) => {
-                    seen.remove(&(
-                        obj.meta().namespace.clone(),
-                        obj.meta().name.clone().unwrap_or_default(),
-                    ));
-                    send(&obj);
-                }
-                Ok(watcher::Event::Init) => relisted = Some(Default::default()),
-                Ok(watcher::Event::InitDone) => {
-                    if let Some(listed) = relisted.take() {
-                        let before = seen.len();
-                        let mut namespaces = BTreeSet::new();
-                        seen.retain(|id, _| {
-                            let keep = listed.contains(id);
-                            if !keep {
-                                namespaces.insert(id.0.clone().unwrap_or_else(|| "default".into()));
-                            }
-                            keep
-                        });
-                        if seen.len() != before {
-                            for ns in namespaces {
-                                let _ = dirty.send(Dirty::Namespace(ns));
-                            }
-                        }
+                Ok(event) => {
+                    for d in changes.on(&event, &keys) {
+                        let _ = dirty.send(d);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "watch error; retrying with backoff"),
@@ -214,8 +174,70 @@ where
     (reader, task)
 }
 
+/// Which watch events wake which tenants: pure, so that it is tested without a cluster.
+#[derive(Default)]
+struct Changes {
+    /// Fingerprint of every object seen, by (namespace, name).
+    seen: HashMap<(Option<String>, String), u64>,
+    /// During a relist: the objects listed so far.
+    relisted: Option<std::collections::HashSet<(Option<String>, String)>>,
+}
+
+impl Changes {
+    fn on<K: Resource + serde::Serialize>(
+        &mut self,
+        event: &watcher::Event<K>,
+        keys: &impl Fn(&K) -> Vec<TenantKey>,
+    ) -> Vec<Dirty> {
+        let id = |o: &K| {
+            (
+                o.meta().namespace.clone(),
+                o.meta().name.clone().unwrap_or_default(),
+            )
+        };
+        let tenants = |o: &K| keys(o).into_iter().map(Dirty::Tenant).collect();
+        match event {
+            watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
+                if let Some(listed) = self.relisted.as_mut() {
+                    listed.insert(id(obj));
+                }
+                let print = fingerprint(obj);
+                if self.seen.insert(id(obj), print) == Some(print) {
+                    Vec::new()
+                } else {
+                    tenants(obj)
+                }
+            }
+            watcher::Event::Delete(obj) => {
+                self.seen.remove(&id(obj));
+                tenants(obj)
+            }
+            watcher::Event::Init => {
+                self.relisted = Some(Default::default());
+                Vec::new()
+            }
+            watcher::Event::InitDone => {
+                let Some(listed) = self.relisted.take() else {
+                    return Vec::new();
+                };
+                // Gone while the watch was down: their tenants are not known any more, so
+                // their namespaces' tenants are all woken.
+                let mut namespaces = BTreeSet::new();
+                self.seen.retain(|id, _| {
+                    let keep = listed.contains(id);
+                    if !keep {
+                        namespaces.insert(id.0.clone().unwrap_or_else(|| "default".into()));
+                    }
+                    keep
+                });
+                namespaces.into_iter().map(Dirty::Namespace).collect()
+            }
+        }
+    }
+}
+
 /// What the scheduler is told: one tenant changed, or anything in a namespace may have.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 enum Dirty {
     Tenant(TenantKey),
     Namespace(String),
@@ -608,8 +630,62 @@ async fn serve(listen: String, ctx: Arc<Context>) {
 
 #[cfg(test)]
 mod tests {
-    use super::{fingerprint, retry_after};
+    use super::{Changes, Dirty, fingerprint, retry_after};
     use std::time::Duration;
+
+    #[test]
+    fn only_changes_that_matter_wake_a_tenant_and_a_relist_notices_what_vanished() {
+        use kube::runtime::watcher::Event;
+        let grant = |name: &str, unit: &str, status: Option<&str>| {
+            let mut g = serde_json::json!({"apiVersion": "accord.dev/v1alpha1", "kind": "UserGrant",
+                "metadata": {"name": name, "namespace": "ns"},
+                "spec": {"tenant": "acme", "person": {"givenName": "A", "familyName": "V", "email": "a@acme.fi"}, "unit": unit}});
+            if let Some(state) = status {
+                g["status"] = serde_json::json!({"state": state});
+            }
+            serde_json::from_value::<crate::api::UserGrant>(g).unwrap()
+        };
+        let keys = |g: &crate::api::UserGrant| vec![("ns".to_string(), g.spec.tenant.clone())];
+        let acme = || vec![Dirty::Tenant(("ns".into(), "acme".into()))];
+        let mut changes = Changes::default();
+        assert_eq!(changes.on(&Event::Init, &keys), []);
+        assert_eq!(
+            changes.on(&Event::InitApply(grant("a", "root", None)), &keys),
+            acme()
+        );
+        assert_eq!(
+            changes.on(&Event::InitApply(grant("b", "root", None)), &keys),
+            acme()
+        );
+        assert_eq!(changes.on(&Event::InitDone, &keys), []);
+        // accord's own status write comes back as an event: not a change.
+        assert_eq!(
+            changes.on(&Event::Apply(grant("a", "root", Some("Active"))), &keys),
+            []
+        );
+        assert_eq!(
+            changes.on(&Event::Apply(grant("a", "other", Some("Active"))), &keys),
+            acme()
+        );
+        assert_eq!(
+            changes.on(&Event::Delete(grant("a", "other", None)), &keys),
+            acme()
+        );
+        // A relist after the watch was down: "b" went meanwhile, unseen.
+        assert_eq!(
+            changes.on(&Event::InitApply(grant("c", "root", None)), &keys),
+            acme()
+        );
+        assert_eq!(changes.on(&Event::Init, &keys), []);
+        assert_eq!(
+            changes.on(&Event::InitApply(grant("c", "root", None)), &keys),
+            []
+        );
+        assert_eq!(
+            changes.on(&Event::InitDone, &keys),
+            [Dirty::Namespace("ns".into())]
+        );
+    }
 
     #[test]
     fn status_and_bookkeeping_changes_leave_the_fingerprint_alone() {
