@@ -469,7 +469,12 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
                 }
             }
             Some((key, degraded)) = done_rx.recv() => {
-                if degraded {
+                let exists = ctx.tenants.get(&reflector::ObjectRef::new(&key.1).within(&key.0)).is_some();
+                if !exists {
+                    // A deleted Tenant needs no more periodic re-reads.
+                    next_full.remove(&key);
+                    failures.remove(&key);
+                } else if degraded {
                     let n = failures.entry(key.clone()).or_insert(0);
                     *n += 1;
                     let wait = retry_after(*n, reconcile::sync_interval(&ctx, &key));
