@@ -621,27 +621,13 @@ fn compile_tenant(
         };
         let national_id = match &p.national_id_ref {
             None => None,
-            Some(r) => match snap.secret(&ns.name, &r.secret_name).map(|s| s.get(&r.key)) {
-                None => {
-                    out.problems.push(Problem::new(
-                        &gref,
-                        "spec.person.nationalIdRef",
-                        format!(
-                            "Secret {:?} does not exist in namespace {}",
-                            r.secret_name, ns.name
-                        ),
-                    ));
+            Some(r) => match snap.secret_value(&ns.name, &r.secret_name, &r.key) {
+                Err(why) => {
+                    out.problems
+                        .push(Problem::new(&gref, "spec.person.nationalIdRef", why));
                     None
                 }
-                Some(None) => {
-                    out.problems.push(Problem::new(
-                        &gref,
-                        "spec.person.nationalIdRef",
-                        format!("Secret {:?} has no key {:?}", r.secret_name, r.key),
-                    ));
-                    None
-                }
-                Some(Some(value)) => {
+                Ok(value) => {
                     let value = value.trim().to_string();
                     match policy.country {
                         None => out.problems.push(Problem::new(&gref, "spec.person.nationalIdRef", "the Tenant has no country (spec.country or an identifier), so the number cannot be checked")),

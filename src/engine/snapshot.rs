@@ -53,6 +53,19 @@ impl Snapshot {
     pub fn secret(&self, namespace: &str, name: &str) -> Option<&SecretData> {
         self.secrets.get(&(namespace.to_string(), name.to_string()))
     }
+
+    /// A Secret that a resource names, or why it cannot be had (for a message).
+    pub fn named_secret(&self, namespace: &str, name: &str) -> Result<&SecretData, String> {
+        self.secret(namespace, name)
+            .ok_or_else(|| format!("Secret {name:?} does not exist in namespace {namespace}"))
+    }
+
+    /// One key of a Secret that a resource names, or why it cannot be had.
+    pub fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Result<&str, String> {
+        self.named_secret(namespace, name)?
+            .get(key)
+            .ok_or_else(|| format!("Secret {name:?} has no key {key:?}"))
+    }
 }
 
 /// The (namespace, name) of any resource, with `default` for a missing namespace.
@@ -70,5 +83,28 @@ pub fn object_ref<K: kube::Resource>(kind: Kind, obj: &K) -> ObjectRef {
         kind,
         namespace: ns,
         name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_secret_or_key_that_is_missing_says_which() {
+        let mut snap = Snapshot::default();
+        snap.secrets.insert(
+            ("ns".into(), "bind".into()),
+            SecretData(BTreeMap::from([("password".into(), "pw".into())])),
+        );
+        assert_eq!(snap.secret_value("ns", "bind", "password"), Ok("pw"));
+        assert_eq!(
+            snap.secret_value("ns", "bind", "bindDN"),
+            Err("Secret \"bind\" has no key \"bindDN\"".into())
+        );
+        assert_eq!(
+            snap.secret_value("other", "bind", "password"),
+            Err("Secret \"bind\" does not exist in namespace other".into())
+        );
     }
 }

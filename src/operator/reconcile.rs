@@ -604,11 +604,7 @@ async fn clean_up(integration: &Integration, snap: &Snapshot) -> bool {
     let desired = crate::engine::DesiredTarget {
         integration: ObjectRef::new(
             Kind::Integration,
-            integration
-                .metadata
-                .namespace
-                .as_deref()
-                .unwrap_or("default"),
+            crate::targets::namespace_of(integration),
             &name,
         ),
         tenant: integration.spec.tenant.clone(),

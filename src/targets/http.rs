@@ -54,15 +54,7 @@ impl Http {
             .timeout(Duration::from_secs(30));
         if let Some(tls) = tls {
             if let Some(r) = &tls.ca_secret_ref {
-                let pem = snapshot
-                    .secret(ns, &r.secret_name)
-                    .and_then(|s| s.get(&r.key))
-                    .ok_or_else(|| {
-                        TargetError::config(format!(
-                            "CA Secret {:?} key {:?} does not exist in namespace {ns}",
-                            r.secret_name, r.key
-                        ))
-                    })?;
+                let pem = super::secret_value_of(snapshot, ns, &r.secret_name, &r.key, "CA")?;
                 let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| {
                     TargetError::config(format!("the CA certificate cannot be read: {e}"))
                 })?;

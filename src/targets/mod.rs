@@ -283,6 +283,49 @@ impl Target {
     }
 }
 
+/// The namespace an Integration's Secrets are looked up in.
+pub(crate) fn namespace_of(integration: &Integration) -> &str {
+    integration
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or("default")
+}
+
+/// The Integration's `spec.endpoint`, which every connector needs.
+pub(crate) fn endpoint_of(integration: &Integration) -> Result<&str, TargetError> {
+    integration
+        .spec
+        .endpoint
+        .as_deref()
+        .ok_or_else(|| TargetError::config("spec.endpoint is missing"))
+}
+
+/// A Secret an Integration names; `what` says what it is for ("credentials", "CA").
+pub(crate) fn secret_of<'a>(
+    snapshot: &'a Snapshot,
+    ns: &str,
+    name: &str,
+    what: &str,
+) -> Result<&'a crate::engine::SecretData, TargetError> {
+    snapshot
+        .named_secret(ns, name)
+        .map_err(|why| TargetError::config(format!("{what} {why}")))
+}
+
+/// One key of a Secret an Integration names.
+pub(crate) fn secret_value_of<'a>(
+    snapshot: &'a Snapshot,
+    ns: &str,
+    name: &str,
+    key: &str,
+    what: &str,
+) -> Result<&'a str, TargetError> {
+    snapshot
+        .secret_value(ns, name, key)
+        .map_err(|why| TargetError::config(format!("{what} {why}")))
+}
+
 pub fn find_integration<'a>(snapshot: &'a Snapshot, r: &ObjectRef) -> Option<&'a Integration> {
     snapshot.integrations.iter().find(|i| {
         i.metadata.name.as_deref() == Some(&r.name)

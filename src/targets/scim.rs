@@ -48,24 +48,12 @@ pub struct ScimTarget {
 impl ScimTarget {
     pub fn new(integration: &Integration, snapshot: &Snapshot) -> Result<Self, TargetError> {
         let spec = &integration.spec;
-        let ns = integration
-            .metadata
-            .namespace
-            .as_deref()
-            .unwrap_or("default");
-        let endpoint = spec
-            .endpoint
-            .as_deref()
-            .ok_or_else(|| TargetError::config("spec.endpoint is missing"))?;
+        let ns = super::namespace_of(integration);
+        let endpoint = super::endpoint_of(integration)?;
         let auth = match &spec.credentials_ref {
             None => Auth::None,
             Some(r) => {
-                let s = snapshot.secret(ns, &r.secret_name).ok_or_else(|| {
-                    TargetError::config(format!(
-                        "credentials Secret {:?} does not exist in namespace {ns}",
-                        r.secret_name
-                    ))
-                })?;
+                let s = super::secret_of(snapshot, ns, &r.secret_name, "credentials")?;
                 match (s.get("token"), s.get("username"), s.get("password")) {
                     (Some(t), _, _) => Auth::Bearer(t.to_string()),
                     (None, Some(u), Some(p)) => Auth::Basic(u.to_string(), p.to_string()),

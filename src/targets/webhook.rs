@@ -90,29 +90,14 @@ fn object(doc: &Value) -> Option<Object> {
 impl WebhookTarget {
     pub fn new(integration: &Integration, snapshot: &Snapshot) -> Result<Self, TargetError> {
         let spec = &integration.spec;
-        let ns = integration
-            .metadata
-            .namespace
-            .as_deref()
-            .unwrap_or("default");
-        let endpoint = spec
-            .endpoint
-            .as_deref()
-            .ok_or_else(|| TargetError::config("spec.endpoint is missing"))?;
+        let ns = super::namespace_of(integration);
+        let endpoint = super::endpoint_of(integration)?;
         let r = spec.credentials_ref.as_ref().ok_or_else(|| {
             TargetError::config(
                 "a webhook needs credentialsRef: a Secret with the signing key under key secret",
             )
         })?;
-        let secret = snapshot
-            .secret(ns, &r.secret_name)
-            .and_then(|s| s.get("secret"))
-            .ok_or_else(|| {
-                TargetError::config(format!(
-                    "Secret {:?} with key secret does not exist in namespace {ns}",
-                    r.secret_name
-                ))
-            })?;
+        let secret = super::secret_value_of(snapshot, ns, &r.secret_name, "secret", "signing key")?;
         if secret.len() < 16 {
             return Err(TargetError::config(format!(
                 "the signing key in Secret {:?} is shorter than 16 bytes",

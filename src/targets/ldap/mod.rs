@@ -83,37 +83,14 @@ impl LdapTarget {
             .ldap
             .as_ref()
             .ok_or_else(|| TargetError::config("spec.ldap is missing"))?;
-        let ns = integration
-            .metadata
-            .namespace
-            .as_deref()
-            .unwrap_or("default");
-        let url = spec
-            .endpoint
-            .clone()
-            .ok_or_else(|| TargetError::config("spec.endpoint is missing"))?;
+        let ns = super::namespace_of(integration);
+        let url = super::endpoint_of(integration)?.to_string();
         let bind = match &spec.credentials_ref {
             None => None,
             Some(r) => {
-                let secret = snapshot.secret(ns, &r.secret_name).ok_or_else(|| {
-                    TargetError::config(format!(
-                        "credentials Secret {:?} does not exist in namespace {ns}",
-                        r.secret_name
-                    ))
-                })?;
-                let dn = secret.get("bindDN").ok_or_else(|| {
-                    TargetError::config(format!(
-                        "credentials Secret {:?} has no key bindDN",
-                        r.secret_name
-                    ))
-                })?;
-                let pw = secret.get("password").ok_or_else(|| {
-                    TargetError::config(format!(
-                        "credentials Secret {:?} has no key password",
-                        r.secret_name
-                    ))
-                })?;
-                Some((dn.to_string(), pw.to_string()))
+                let key =
+                    |k| super::secret_value_of(snapshot, ns, &r.secret_name, k, "credentials");
+                Some((key("bindDN")?.to_string(), key("password")?.to_string()))
             }
         };
         let tls = tls::TlsOptions::from_spec(spec.tls.as_ref(), snapshot, ns)?;

@@ -30,25 +30,10 @@ impl TlsOptions {
         };
         let ca_pem = match &tls.ca_secret_ref {
             None => None,
-            Some(r) => {
-                let secret = snapshot.secret(ns, &r.secret_name).ok_or_else(|| {
-                    TargetError::config(format!(
-                        "CA Secret {:?} does not exist in namespace {ns}",
-                        r.secret_name
-                    ))
-                })?;
-                Some(
-                    secret
-                        .get(&r.key)
-                        .ok_or_else(|| {
-                            TargetError::config(format!(
-                                "CA Secret {:?} has no key {:?}",
-                                r.secret_name, r.key
-                            ))
-                        })?
-                        .to_string(),
-                )
-            }
+            Some(r) => Some(
+                crate::targets::secret_value_of(snapshot, ns, &r.secret_name, &r.key, "CA")?
+                    .to_string(),
+            ),
         };
         Ok(Self {
             ca_pem,
