@@ -206,6 +206,11 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool, op: &Operator)
     }
 }
 
+/// Anna's telephoneNumber as LDAP has it (the LDIF of her entry).
+fn anna_phone(slapd: &Slapd) -> String {
+    slapd.search(ANNA, "(objectClass=*)", &["telephoneNumber"])
+}
+
 /// Who holds the operator's Lease (null when nobody does).
 fn lease_holder(e: &Emulator) -> Value {
     http(
@@ -350,11 +355,7 @@ fn the_operator_converges_follows_edits_deletes_drift_and_outages() {
     wait_until(
         "the new phone in LDAP",
         30,
-        || {
-            slapd
-                .search(ANNA, "(objectClass=*)", &["telephoneNumber"])
-                .contains("+358405550101")
-        },
+        || anna_phone(&slapd).contains("+358405550101"),
         &op,
     );
     // An edit carried out is not drift: the target is in sync, nothing was "repaired".
@@ -440,9 +441,7 @@ fn the_operator_converges_follows_edits_deletes_drift_and_outages() {
     );
     std::thread::sleep(Duration::from_secs(3));
     assert!(
-        slapd
-            .search(ANNA, "(objectClass=*)", &["telephoneNumber"])
-            .contains("+358409999999"),
+        anna_phone(&slapd).contains("+358409999999"),
         "Observe leaves the directory alone"
     );
     // Enforce: repaired within one sync interval.
@@ -456,11 +455,7 @@ fn the_operator_converges_follows_edits_deletes_drift_and_outages() {
     wait_until(
         "the repair",
         30,
-        || {
-            slapd
-                .search(ANNA, "(objectClass=*)", &["telephoneNumber"])
-                .contains("+358405550101")
-        },
+        || anna_phone(&slapd).contains("+358405550101"),
         &op,
     );
     wait_until(
@@ -518,11 +513,7 @@ fn the_operator_converges_follows_edits_deletes_drift_and_outages() {
     wait_until(
         "the edit made while slapd was down",
         30,
-        || {
-            slapd
-                .search(ANNA, "(objectClass=*)", &["telephoneNumber"])
-                .contains("+358405550202")
-        },
+        || anna_phone(&slapd).contains("+358405550202"),
         &op,
     );
     assert!(op.log().contains("degraded; retrying"), "{}", op.log());
