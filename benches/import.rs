@@ -2,23 +2,14 @@
 //!
 //!     cargo bench --bench import
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use accord::import::{ImportRequest, import};
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dest = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &dest)
-        } else {
-            std::fs::copy(&p, &dest).unwrap();
-        }
-    }
-}
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::copy_dir;
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");

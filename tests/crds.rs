@@ -56,29 +56,6 @@ fn crds_carry_status_columns_categories_and_cel_rules() {
     );
 }
 
-fn schemas() -> Vec<(String, jsonschema::Validator)> {
-    accord::api::crds()
-        .into_iter()
-        .map(|crd| {
-            let schema = serde_json::to_value(
-                crd.spec.versions[0]
-                    .schema
-                    .as_ref()
-                    .unwrap()
-                    .open_api_v3_schema
-                    .as_ref()
-                    .unwrap(),
-            )
-            .unwrap();
-            let validator = jsonschema::options()
-                .should_validate_formats(true)
-                .build(&schema)
-                .unwrap();
-            (crd.spec.names.kind.clone(), validator)
-        })
-        .collect()
-}
-
 fn documents(dir: &Path, out: &mut Vec<(String, Value)>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -100,7 +77,7 @@ fn documents(dir: &Path, out: &mut Vec<(String, Value)>) {
 
 #[test]
 fn every_example_validates_against_its_crd_schema() {
-    let schemas = schemas();
+    let schemas = support::kube::crd_validators();
     let mut docs = Vec::new();
     documents(&support::examples(), &mut docs);
     let mut checked = 0;
@@ -126,7 +103,7 @@ fn every_example_validates_against_its_crd_schema() {
 
 #[test]
 fn the_schema_rejects_what_it_should() {
-    let schemas = schemas();
+    let schemas = support::kube::crd_validators();
     let grant = &schemas.iter().find(|(k, _)| k == "UserGrant").unwrap().1;
     let good: Value = serde_json::json!({
         "apiVersion": "accord.dev/v1alpha1", "kind": "UserGrant", "metadata": {"name": "a"},

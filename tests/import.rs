@@ -102,16 +102,19 @@ fn the_shared_rosters_import_with_exactly_their_bad_rows_and_plan_cleanly() {
         copy_dir(&support::examples().join(customer), &root);
         let out = root.join("imported");
         let roster = shared(roster);
-        let run = accord(&[
-            "import",
-            roster.to_str().unwrap(),
-            "--tenant",
-            tenant,
-            "--from",
-            root.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ]);
+        let import = || {
+            accord(&[
+                "import",
+                roster.to_str().unwrap(),
+                "--tenant",
+                tenant,
+                "--from",
+                root.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ])
+        };
+        let run = import();
         assert_eq!(
             run.code, 2,
             "{roster:?}: bad rows were skipped: {}{}",
@@ -192,16 +195,7 @@ fn the_shared_rosters_import_with_exactly_their_bad_rows_and_plan_cleanly() {
 
         // Re-importing the same roster changes nothing.
         let before = files(&root);
-        let again = accord(&[
-            "import",
-            roster.to_str().unwrap(),
-            "--tenant",
-            tenant,
-            "--from",
-            root.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ]);
+        let again = import();
         assert!(
             again.stdout.contains(" 0 created, 0 updated, "),
             "{}",

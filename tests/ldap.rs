@@ -1,6 +1,7 @@
 //! The ldap target against a real OpenLDAP started by the tests (see support/slapd.rs).
 
 mod support;
+use support::writes;
 
 use support::copy_dir;
 
@@ -63,19 +64,6 @@ fn plan(args: &[&str]) -> support::Run {
     let mut all = vec!["plan", "--today", TODAY];
     all.extend_from_slice(args);
     accord(&all)
-}
-
-fn writes(out: &str) -> Vec<usize> {
-    out.lines()
-        .filter_map(|l| {
-            l.split(" operations done, ")
-                .nth(1)?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .collect()
 }
 
 #[test]

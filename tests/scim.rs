@@ -2,6 +2,7 @@
 //! records every request and injects failures.
 
 mod support;
+use support::writes;
 
 use support::copy_dir;
 
@@ -53,19 +54,6 @@ fn apply(args: &[&str]) -> support::Run {
     let run = accord(&all);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     run
-}
-
-fn writes(out: &str) -> Vec<usize> {
-    out.lines()
-        .filter_map(|l| {
-            l.split(" operations done, ")
-                .nth(1)?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .collect()
 }
 
 fn by_user_name(users: &[Value], name: &str) -> Value {

@@ -311,14 +311,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<Health, String>
         ctx.metrics.drifted.get_or_create(&label).set(drift as i64);
         if let Baseline::Empty { reason } = &tp.baseline {
             health = Health::Degraded;
-            ctx.metrics
-                .target_errors
-                .get_or_create(&ErrorLabel {
-                    namespace: ns.clone(),
-                    integration: tp.integration.name.clone(),
-                    kind: "unreachable".into(),
-                })
-                .inc();
+            count_target_error(ctx, ns, &tp.integration.name, "unreachable");
             tracing::warn!(
                 namespace = ns,
                 integration = tp.integration.name,
@@ -368,14 +361,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<Health, String>
             .inc_by(report.writes as u64);
         if !report.ok() {
             health = Health::Degraded;
-            ctx.metrics
-                .target_errors
-                .get_or_create(&ErrorLabel {
-                    namespace: ns.clone(),
-                    integration: tp.integration.name.clone(),
-                    kind: "apply".into(),
-                })
-                .inc();
+            count_target_error(ctx, ns, &tp.integration.name, "apply");
         }
         tracing::info!(
             namespace = ns,
@@ -540,6 +526,17 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<Health, String>
         }
     }
     Ok(health)
+}
+
+fn count_target_error(ctx: &Context, ns: &str, integration: &str, kind: &str) {
+    ctx.metrics
+        .target_errors
+        .get_or_create(&ErrorLabel {
+            namespace: ns.to_string(),
+            integration: integration.to_string(),
+            kind: kind.to_string(),
+        })
+        .inc();
 }
 
 /// An event on `r` (looked up in the stores for its uid).

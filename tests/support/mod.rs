@@ -72,6 +72,20 @@ pub fn accord(args: &[&str]) -> Run {
     }
 }
 
+/// The writes of each target in `accord apply`'s report ("… operations done, N writes").
+pub fn writes(out: &str) -> Vec<usize> {
+    out.lines()
+        .filter_map(|l| {
+            l.split(" operations done, ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
 pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
 }

@@ -152,12 +152,11 @@ fn now() -> String {
         .to_string()
 }
 
-impl Emulator {
-    /// Starts on a free loopback port, on its own thread and runtime.
-    pub fn start() -> Emulator {
-        let (tx, _) = tokio::sync::broadcast::channel(262_144);
-        let mut schemas = HashMap::new();
-        for crd in accord::api::crds() {
+/// A validator for each generated CRD's openAPIV3Schema (formats checked), by kind.
+pub fn crd_validators() -> Vec<(String, jsonschema::Validator)> {
+    accord::api::crds()
+        .into_iter()
+        .map(|crd| {
             let schema = serde_json::to_value(
                 crd.spec.versions[0]
                     .schema
@@ -168,19 +167,23 @@ impl Emulator {
                     .unwrap(),
             )
             .unwrap();
-            let kind = KINDS
-                .iter()
-                .find(|k| k.kind == crd.spec.names.kind)
-                .unwrap()
-                .plural;
-            schemas.insert(
-                kind,
-                jsonschema::options()
-                    .should_validate_formats(true)
-                    .build(&schema)
-                    .unwrap(),
-            );
-        }
+            let validator = jsonschema::options()
+                .should_validate_formats(true)
+                .build(&schema)
+                .unwrap();
+            (crd.spec.names.kind.clone(), validator)
+        })
+        .collect()
+}
+
+impl Emulator {
+    /// Starts on a free loopback port, on its own thread and runtime.
+    pub fn start() -> Emulator {
+        let (tx, _) = tokio::sync::broadcast::channel(262_144);
+        let schemas: HashMap<&'static str, jsonschema::Validator> = crd_validators()
+            .into_iter()
+            .map(|(kind, v)| (KINDS.iter().find(|k| k.kind == kind).unwrap().plural, v))
+            .collect();
         let store = Arc::new(Mutex::new(Store {
             rv: 1,
             uid: 0,
