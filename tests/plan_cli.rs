@@ -279,7 +279,9 @@ fn exit_codes_and_offline_notice() {
     assert!(run.stdout.contains("against an EMPTY baseline"));
     assert!(
         run.stdout.contains("+ unit root")
-            && run.stdout.contains("+ group role-admin  (2 members)"),
+            && run.stdout.contains("+ group role-admin  (2 members)")
+            && run.stdout.contains("  (1 member)\n")
+            && !run.stdout.contains("(1 members)"),
         "{}",
         run.stdout
     );

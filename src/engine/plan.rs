@@ -324,13 +324,13 @@ fn render_op(s: &mut String, op: &Op, detail: bool, indent: &str) {
     match op {
         Op::Create { object } => {
             let label = match object.key.kind {
-                ObjectKind::Group => format!(
-                    "({} members)",
-                    object
+                ObjectKind::Group => {
+                    let n = object
                         .attrs
                         .get(super::state::MEMBER_ATTR)
-                        .map_or(0, Vec::len)
-                ),
+                        .map_or(0, Vec::len);
+                    format!("({n} member{})", if n == 1 { "" } else { "s" })
+                }
                 ObjectKind::Client => format!(
                     "login: {}",
                     object
