@@ -54,7 +54,9 @@ pub fn validate_identifier(scheme: IdentifierScheme, value: &str) -> Result<(), 
             }
         }
         IdentifierScheme::HsaId => {
-            let ok = value.len() > 13
+            // Byte positions are safe once the value is known to be ASCII.
+            let ok = value.is_ascii()
+                && value.len() > 13
                 && value[..2].chars().all(|c| c.is_ascii_uppercase())
                 && value[2..12].chars().all(|c| c.is_ascii_digit())
                 && value.as_bytes()[12] == b'-'

@@ -5,6 +5,7 @@ pub mod contact;
 pub mod duration;
 pub mod identifiers;
 pub mod national_id;
+pub mod redact;
 
 pub use contact::{normalise_phone, validate_email};
 pub use duration::parse_duration;

@@ -79,7 +79,8 @@ fn hetu(v: &str) -> Result<(), String> {
     if b.len() != 11 {
         return Err("a HETU has 11 characters (DDMMYYCZZZQ)".into());
     }
-    let date = digits(&v[0..6]).ok_or("a HETU starts with six digits (DDMMYY)")?;
+    let date = digits(&b[0..6].iter().collect::<String>())
+        .ok_or("a HETU starts with six digits (DDMMYY)")?;
     let century = match b[6] {
         '+' => 1800,
         '-' | 'Y' | 'X' | 'W' | 'V' | 'U' => 1900,
