@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: scratch folders and running the real binary.
 #![allow(dead_code)]
 
+pub mod apiserver;
 pub mod kube;
 pub mod scim;
 pub mod slapd;
