@@ -3,6 +3,8 @@
 
 pub mod apiserver;
 pub mod kube;
+pub mod lemonldap;
+pub mod oidc;
 pub mod scim;
 pub mod slapd;
 pub mod webhook;
