@@ -176,7 +176,7 @@ pub fn run(args: AttestArgs) -> i32 {
             .filter(|u| u.metadata.namespace.as_deref() == Some(ns))
             .map(|u| (u.metadata.name.as_deref().unwrap_or_default(), u))
             .collect();
-        let (tree, _) = build_tree(ns, tenant, &all_units, &BTreeSet::new());
+        let (tree, _) = build_tree(ns, tenant, &all_units, &BTreeSet::new(), false);
         for u in &args.units {
             let Some(node) = tree.find(u) else {
                 eprintln!("error: --unit {u:?} is no OrgUnit of tenant {tenant}");
@@ -270,8 +270,8 @@ fn set_attestation(
         .map(|l| format!("{l}\n"))
         .collect();
     let mut docs: Vec<serde_yaml::Value> = Vec::new();
-    for (_, doc) in crate::manifests::split_documents(&text) {
-        docs.push(serde_yaml::from_str(&doc).map_err(|e| e.to_string())?);
+    for doc in crate::manifests::split_documents(&crate::manifests::yaml::normalise(&text)) {
+        docs.push(serde_yaml::from_str(&doc.text).map_err(|e| e.to_string())?);
     }
     let mut n = 0;
     for d in &mut docs {

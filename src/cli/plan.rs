@@ -46,6 +46,8 @@ pub fn today_or(arg: Option<Date>) -> Date {
 pub struct Planned {
     pub paths: Vec<PathBuf>,
     pub files: usize,
+    /// Documents of kinds that are clearly not accord's, passed over.
+    pub ignored: usize,
     pub snapshot: crate::engine::Snapshot,
     pub observed: BTreeMap<crate::engine::ObjectRef, crate::engine::Observation>,
     pub plan: crate::engine::Plan,
@@ -76,6 +78,7 @@ pub fn make(args: &PlanArgs, runtime: &tokio::runtime::Runtime) -> Planned {
     Planned {
         paths,
         files: loaded.files,
+        ignored: loaded.ignored,
         snapshot: loaded.snapshot,
         observed,
         plan,
@@ -84,7 +87,11 @@ pub fn make(args: &PlanArgs, runtime: &tokio::runtime::Runtime) -> Planned {
 
 pub fn run(args: PlanArgs) -> i32 {
     let Planned {
-        paths, files, plan, ..
+        paths,
+        files,
+        ignored,
+        plan,
+        ..
     } = make(&args, &super::runtime());
     match args.output {
         Output::Text => {
@@ -94,13 +101,18 @@ pub fn run(args: PlanArgs) -> i32 {
                 "against the live targets where reachable"
             };
             println!(
-                "accord plan of {} ({} files, {where_})\n",
+                "accord plan of {} ({} files{}, {where_})\n",
                 paths
                     .iter()
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
                     .join(" "),
-                files
+                files,
+                match ignored {
+                    0 => String::new(),
+                    1 => ", 1 document of another kind passed over".into(),
+                    n => format!(", {n} documents of other kinds passed over"),
+                }
             );
             print!("{}", plan.render_text(args.detail));
         }

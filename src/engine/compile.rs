@@ -25,6 +25,7 @@ use super::problem::{Kind, ObjectRef, Problem, Violation};
 use super::snapshot::{Snapshot, ns_name, object_ref};
 use super::state::{DesiredTarget, ObjectKey, ObjectKind, TargetRole};
 use super::tree::{OrgTree, build_tree};
+use crate::validate::redact::Quoted;
 
 /// Everything compile found out.
 #[derive(Debug, Default)]
@@ -68,37 +69,114 @@ struct Namespace<'a> {
     units: BTreeMap<&'a str, &'a OrgUnit>,
     grants: BTreeMap<&'a str, &'a UserGrant>,
     integrations: BTreeMap<&'a str, &'a Integration>,
+    /// Objects that exist but cannot be used (unreadable, or outside their CRD's limits),
+    /// by (kind, name), with why: whatever they stand for downstream is frozen.
+    unusable: BTreeMap<(Kind, String), String>,
+    /// Some input of this namespace could not be read at all: an object missing here may
+    /// exist, so a reference to it is no error of its own (the unread input is reported).
+    may_hide: bool,
+}
+
+impl Namespace<'_> {
+    fn is_unusable(&self, kind: Kind, name: &str) -> bool {
+        self.unusable.contains_key(&(kind, name.to_string()))
+    }
+
+    fn unusable_of(&self, kind: Kind) -> impl Iterator<Item = (&String, &String)> {
+        self.unusable
+            .iter()
+            .filter(move |((k, _), _)| *k == kind)
+            .map(|((_, n), why)| (n, why))
+    }
+
+    /// Whether a reference to `name` that cannot be resolved is an error: not when the
+    /// object exists but cannot be used, nor when it may sit in an input that was not read.
+    fn missing_is_error(&self, kind: Kind, name: &str) -> bool {
+        !self.is_unusable(kind, name) && !self.may_hide
+    }
+}
+
+/// Objects that break their CRD's limits or hold what looks like a national identity number:
+/// reported, and then treated as unreadable.
+fn nonconforming(snap: &Snapshot, problems: &mut Vec<Problem>) -> BTreeMap<ObjectRef, String> {
+    fn check_all<K: kube::Resource<DynamicType = ()> + Sync>(
+        kind: Kind,
+        objects: &[K],
+        check: impl Fn(&K) -> Vec<(String, String)> + Sync,
+    ) -> Vec<(ObjectRef, Vec<(String, String)>)> {
+        crate::par::map_ordered(objects, |o| (object_ref(kind, o), check(o)))
+            .into_iter()
+            .filter(|(_, p)| !p.is_empty())
+            .collect()
+    }
+    use super::conform::check;
+    let mut bad = check_all(Kind::Tenant, &snap.tenants, |t| {
+        check(Kind::Tenant, &t.metadata, &t.spec)
+    });
+    bad.extend(check_all(Kind::OrgUnit, &snap.org_units, |u| {
+        check(Kind::OrgUnit, &u.metadata, &u.spec)
+    }));
+    bad.extend(check_all(Kind::UserGrant, &snap.user_grants, |g| {
+        check(Kind::UserGrant, &g.metadata, &g.spec)
+    }));
+    bad.extend(check_all(Kind::Integration, &snap.integrations, |i| {
+        check(Kind::Integration, &i.metadata, &i.spec)
+    }));
+    let mut out = BTreeMap::new();
+    for (object, found) in bad {
+        for (field, reason) in found {
+            problems.push(Problem::new(&object, field, reason));
+        }
+        out.insert(object, "it has errors".to_string());
+    }
+    out
 }
 
 pub fn compile(snap: &Snapshot, today: Date) -> Compiled {
     let mut out = Compiled::default();
+    let nonconforming = nonconforming(snap, &mut out.problems);
     let mut namespaces: BTreeMap<String, Namespace> = BTreeMap::new();
+    let new_namespace = |ns: String| Namespace {
+        may_hide: snap.may_hide(&ns),
+        name: ns,
+        tenants: BTreeMap::new(),
+        units: BTreeMap::new(),
+        grants: BTreeMap::new(),
+        integrations: BTreeMap::new(),
+        unusable: BTreeMap::new(),
+    };
+    for (r, why) in snap.unreadable.iter().chain(&nonconforming) {
+        namespaces
+            .entry(r.namespace.clone())
+            .or_insert_with(|| new_namespace(r.namespace.clone()))
+            .unusable
+            .insert((r.kind, r.name.clone()), why.clone());
+    }
     macro_rules! index {
-        ($list:expr, $field:ident) => {
+        ($list:expr, $field:ident, $kind:expr) => {
             for obj in &$list {
-                let (ns, _) = ns_name(obj);
-                let entry = namespaces.entry(ns.clone()).or_insert_with(|| Namespace {
-                    name: ns,
-                    tenants: BTreeMap::new(),
-                    units: BTreeMap::new(),
-                    grants: BTreeMap::new(),
-                    integrations: BTreeMap::new(),
-                });
+                let (ns, name) = ns_name(obj);
+                if nonconforming.contains_key(&ObjectRef::new($kind, &ns, &name)) {
+                    continue;
+                }
+                let entry = namespaces
+                    .entry(ns.clone())
+                    .or_insert_with(|| new_namespace(ns));
                 entry
                     .$field
                     .insert(obj.metadata.name.as_deref().unwrap_or_default(), obj);
             }
         };
     }
-    index!(snap.tenants, tenants);
-    index!(snap.org_units, units);
-    index!(snap.user_grants, grants);
-    index!(snap.integrations, integrations);
+    index!(snap.tenants, tenants, Kind::Tenant);
+    index!(snap.org_units, units, Kind::OrgUnit);
+    index!(snap.user_grants, grants, Kind::UserGrant);
+    index!(snap.integrations, integrations, Kind::Integration);
 
     // Tenants are independent: compile them on every core, merge in a fixed order.
     let mut work: Vec<(&Namespace, &str, &Tenant)> = Vec::new();
     for ns in namespaces.values() {
-        check_tenant_refs(snap, ns, &mut out);
+        check_tenant_refs(ns, &mut out);
         work.extend(ns.tenants.iter().map(|(name, t)| (ns, *name, *t)));
     }
     for part in crate::par::map_ordered(&work, |(ns, name, tenant)| {
@@ -123,11 +201,11 @@ pub fn compile(snap: &Snapshot, today: Date) -> Compiled {
 }
 
 /// Objects that name a tenant that is not there.
-fn check_tenant_refs(snap: &Snapshot, ns: &Namespace, out: &mut Compiled) {
+fn check_tenant_refs(ns: &Namespace, out: &mut Compiled) {
     // A tenant that is there but unreadable has its own error; its objects are frozen
     // without one each.
     let unknown = |tenant: &str| {
-        !ns.tenants.contains_key(tenant) && !snap.is_unreadable(Kind::Tenant, &ns.name, tenant)
+        !ns.tenants.contains_key(tenant) && ns.missing_is_error(Kind::Tenant, tenant)
     };
     let known_list = || ns.tenants.keys().copied().collect::<Vec<_>>().join(", ");
     let unknown_reason = |tenant: &str| {
@@ -441,13 +519,15 @@ fn compile_tenant(
 ) {
     let tref = object_ref(Kind::Tenant, tenant);
     let policy = parse_policy(&tref, tenant, &mut out.problems, &mut out.violations);
-    let unreadable_unit_names: BTreeSet<String> = snap
-        .unreadable
-        .iter()
-        .filter(|r| r.kind == Kind::OrgUnit && r.namespace == ns.name)
-        .map(|r| r.name.clone())
-        .collect();
-    let (tree, tree_problems) = build_tree(&ns.name, name, &ns.units, &unreadable_unit_names);
+    let unreadable_unit_names: BTreeSet<String> =
+        ns.unusable_of(Kind::OrgUnit).map(|(n, _)| n.clone()).collect();
+    let (tree, tree_problems) = build_tree(
+        &ns.name,
+        name,
+        &ns.units,
+        &unreadable_unit_names,
+        ns.may_hide,
+    );
     out.problems.extend(tree_problems);
 
     let mut view = TenantView {
@@ -521,8 +601,10 @@ fn compile_tenant(
             )
         }));
     for (field, iname, role) in wants {
-        if snap.is_unreadable(Kind::Integration, &ns.name, iname) {
-            continue; // it carries its own error
+        if !ns.integrations.contains_key(iname.as_str())
+            && !ns.missing_is_error(Kind::Integration, iname)
+        {
+            continue; // it carries its own error, or sits in an input that was not read
         }
         if let Some(i) =
             resolve_integration(ns, &tref, name, &field, iname, role, &mut out.problems)
@@ -619,9 +701,21 @@ fn compile_tenant(
             },
             None => None,
         };
+        let mut unread_secret = None;
         let national_id = match &p.national_id_ref {
             None => None,
             Some(r) => match snap.secret_value(&ns.name, &r.secret_name, &r.key) {
+                // A Secret that could not be read carries its own error, once.
+                Err(_)
+                    if snap.secret(&ns.name, &r.secret_name).is_none()
+                        && !ns.missing_is_error(Kind::Secret, &r.secret_name) =>
+                {
+                    unread_secret = Some(format!(
+                        "its Secret {} could not be read",
+                        Quoted(&r.secret_name)
+                    ));
+                    None
+                }
                 Err(why) => {
                     out.problems
                         .push(Problem::new(&gref, "spec.person.nationalIdRef", why));
@@ -711,7 +805,6 @@ fn compile_tenant(
             &gref,
             "spec.unit",
             &gs.unit,
-            &unreadable_unit_names,
             &mut out.problems,
         );
         let mut expanded = BTreeSet::new();
@@ -724,7 +817,6 @@ fn compile_tenant(
                 &gref,
                 &format!("spec.scopes[{i}].unit"),
                 &s.unit,
-                &unreadable_unit_names,
                 &mut out.problems,
             ) {
                 Some(u) if s.include_descendants => {
@@ -738,14 +830,18 @@ fn compile_tenant(
         }
 
         let has_errors = out.problems.len() > before;
-        let Some(home) = home.filter(|_| scopes_ok && !has_errors) else {
+        let Some(home) = home.filter(|_| scopes_ok && !has_errors && unread_secret.is_none())
+        else {
             frozen_people.insert(gname.to_string());
             let why = if has_errors {
-                "the UserGrant has errors"
+                "the UserGrant has errors".to_string()
+            } else if let Some(why) = unread_secret {
+                why
             } else {
-                "it refers to a unit whose place in the org tree is broken"
+                "it refers to a unit that is missing or whose place in the org tree is broken"
+                    .to_string()
             };
-            view.frozen.push((gref, why.into()));
+            view.frozen.push((gref, why));
             continue;
         };
         let created = g
@@ -814,6 +910,16 @@ fn compile_tenant(
         .map(|g| g.name)
         .collect();
     view.counts.admins = active_admins.len() as u32;
+    if admin_roles.is_empty() && spec.policy.min_admins > 0 {
+        out.violations.push(Violation {
+            object: tref.clone(),
+            rule: "TooFewAdmins",
+            message: format!(
+                "the policy asks for at least {} administrators, but no role is marked admin: true, so no one counts as one",
+                spec.policy.min_admins
+            ),
+        });
+    }
     for role in &admin_roles {
         let holders = resolved
             .iter()
@@ -833,24 +939,17 @@ fn compile_tenant(
         return;
     }
     // Grants and units that could not be read at all: frozen as well.
-    let unreadable_people: Vec<String> = snap
-        .unreadable
-        .iter()
-        .filter(|r| r.kind == Kind::UserGrant && r.namespace == ns.name)
-        .map(|r| r.name.clone())
-        .collect();
-    let unreadable_units: Vec<String> = snap
-        .unreadable
-        .iter()
-        .filter(|r| r.kind == Kind::OrgUnit && r.namespace == ns.name)
-        .map(|r| r.name.clone())
-        .collect();
-    for r in snap
-        .unreadable
-        .iter()
-        .filter(|r| r.namespace == ns.name && matches!(r.kind, Kind::UserGrant | Kind::OrgUnit))
-    {
-        view.frozen.push((r.clone(), "it could not be read".into()));
+    let unreadable_people: Vec<String> =
+        ns.unusable_of(Kind::UserGrant).map(|(n, _)| n.clone()).collect();
+    let unreadable_units: Vec<String> = unreadable_unit_names.iter().cloned().collect();
+    for kind in [Kind::UserGrant, Kind::OrgUnit] {
+        for (n, why) in ns.unusable_of(kind) {
+            let r = ObjectRef::new(kind, &ns.name, n);
+            // Objects with errors of their own are listed where their grants are checked.
+            if !view.frozen.iter().any(|(f, _)| f == &r) {
+                view.frozen.push((r, why.clone()));
+            }
+        }
     }
     frozen_people.extend(unreadable_people);
 
@@ -906,6 +1005,7 @@ fn compile_tenant(
             deletion: spec.policy.deletion.clone(),
             objects: objects.into_iter().map(|o| (o.key.clone(), o)).collect(),
             frozen,
+            unread: snap.unread_in(&ns.name),
         });
     }
     out.tenants.push(view);
@@ -930,13 +1030,12 @@ fn unit_of<'t>(
     gref: &ObjectRef,
     field: &str,
     unit: &str,
-    unreadable: &BTreeSet<String>,
     problems: &mut Vec<Problem>,
 ) -> Option<&'t super::tree::UnitNode> {
     if let Some(u) = tree.get(unit) {
         return Some(u);
     }
-    if tree.broken.contains(unit) || unreadable.contains(unit) {
+    if tree.broken.contains(unit) || (!ns.units.contains_key(unit) && !ns.missing_is_error(Kind::OrgUnit, unit)) {
         return None;
     }
     match ns.units.get(unit) {

@@ -64,6 +64,15 @@ pub fn diff(
     ops.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
     deletes.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
 
+    // Fail closed: input that could not be read may have declared what would be removed.
+    let mut held_unread = Vec::new();
+    if !desired.unread.is_empty() {
+        let (destructive, safe): (Vec<Op>, Vec<Op>) = ops.into_iter().partition(is_destructive);
+        ops = safe;
+        held_unread = destructive;
+        held_unread.append(&mut deletes);
+    }
+
     // The deletion guard: past either threshold, every deletion of this target is held.
     let people_now = actual
         .objects
@@ -104,10 +113,30 @@ pub fn diff(
         ops,
         held,
         held_reason,
+        held_unread,
+        unread: desired.unread,
         unchanged,
         frozen: desired.frozen.len(),
         person_deletions: person_deletes as usize,
         released_by_confirmation,
+    }
+}
+
+/// Whether an operation takes something away: a deletion, a move, or an update that removes
+/// or replaces a value (a group member, a feature, `active: true`). Creates and updates that
+/// only add are not.
+pub fn is_destructive(op: &Op) -> bool {
+    match op {
+        Op::Create { .. } => false,
+        Op::Delete { .. } => true,
+        Op::Update {
+            moved_to, changes, ..
+        } => {
+            moved_to.is_some()
+                || changes
+                    .iter()
+                    .any(|c| c.actual.iter().any(|v| !c.desired.contains(v)))
+        }
     }
 }
 

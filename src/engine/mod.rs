@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod compile;
+pub mod conform;
 pub mod diff;
 pub mod lifecycle;
 pub mod plan;
@@ -12,6 +13,7 @@ pub mod snapshot;
 pub mod state;
 pub mod status;
 pub mod tree;
+pub mod walk;
 
 pub use compile::{Compiled, compile};
 pub use diff::diff;

@@ -10,6 +10,7 @@ use crate::api::{IntegrationKind, ManagementMode};
 use super::compile::TenantView;
 use super::problem::{ObjectRef, Problem, Violation};
 use super::state::{Object, ObjectKey, ObjectKind, ObservedState, TargetRole, show_values};
+use crate::validate::redact::shown;
 
 /// What a target's plan was computed against.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -119,6 +120,13 @@ pub struct TargetPlan {
     pub held: Vec<Op>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held_reason: Option<String>,
+    /// Deletions, disables, moves and removals held because some input that may have
+    /// declared them could not be fully read (`unread` says which). Fixing the input
+    /// releases them; a confirmation does not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held_unread: Vec<Op>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unread: Vec<String>,
     pub unchanged: usize,
     /// Objects left alone because their input has errors.
     pub frozen: usize,
@@ -139,7 +147,7 @@ impl TargetPlan {
                 Op::Delete { .. } => c.delete += 1,
             }
         }
-        c.held = self.held.len();
+        c.held = self.held.len() + self.held_unread.len();
         c
     }
 
@@ -189,7 +197,7 @@ impl Plan {
             if t.management == ManagementMode::Enforce {
                 summary += t.counts();
             } else {
-                summary.held += t.held.len();
+                summary.held += t.held.len() + t.held_unread.len();
             }
         }
         Self {
@@ -245,7 +253,7 @@ impl Plan {
                 c.attestation_overdue
             );
             for (obj, why) in &t.frozen {
-                let _ = writeln!(s, "  unchanged because of errors: {obj} ({why})");
+                let _ = writeln!(s, "  unchanged because of errors: {obj} ({})", shown(why));
             }
         }
         for tp in &self.targets {
@@ -268,8 +276,21 @@ impl Plan {
             for op in &tp.ops {
                 render_op(&mut s, op, detail, "  ");
             }
+            if !tp.held_unread.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "  HELD because input that may have declared them could not be fully read \
+                     (nothing is deleted, disabled, moved or removed until it is fixed):"
+                );
+                for why in &tp.unread {
+                    let _ = writeln!(s, "    unread: {}", shown(why));
+                }
+                for op in &tp.held_unread {
+                    render_op(&mut s, op, false, "    held ");
+                }
+            }
             if !tp.held.is_empty() {
-                let _ = writeln!(s, "  HELD: {}", tp.held_reason.as_deref().unwrap_or(""));
+                let _ = writeln!(s, "  HELD: {}", shown(tp.held_reason.as_deref().unwrap_or("")));
                 for op in &tp.held {
                     render_op(&mut s, op, false, "    held ");
                 }
@@ -299,7 +320,8 @@ impl Plan {
         if !self.errors.is_empty() {
             let _ = writeln!(
                 s,
-                "\nErrors ({}): objects with errors are left as they are downstream",
+                "\nErrors ({}): objects with errors are left as they are downstream, and where \
+                 an input could not be read at all, nothing it may have declared is removed",
                 self.errors.len()
             );
             for e in &self.errors {
@@ -339,15 +361,17 @@ fn render_op(s: &mut String, op: &Op, detail: bool, indent: &str) {
                         .map(|m| m.join(", "))
                         .unwrap_or_default()
                 ),
-                _ => ["cn", "displayName", "userName", "email", "description"]
-                    .iter()
-                    .find_map(|a| object.get(a))
-                    .unwrap_or("")
-                    .to_string(),
+                _ => shown(
+                    ["cn", "displayName", "userName", "email", "description"]
+                        .iter()
+                        .find_map(|a| object.get(a))
+                        .unwrap_or(""),
+                )
+                .into_owned(),
             };
             let place = match object.parent.as_deref() {
                 Some(super::state::DISABLED_PARENT) => " in the disabled branch".to_string(),
-                Some(p) => format!(" in {p}"),
+                Some(p) => format!(" in {}", shown(p)),
                 None => String::new(),
             };
             let _ = writeln!(s, "{indent}+ {}{place}  {label}", object.key);
@@ -390,7 +414,7 @@ fn render_op(s: &mut String, op: &Op, detail: bool, indent: &str) {
                         s,
                         "{indent}    {}: {}",
                         c.attr,
-                        added.chain(removed).collect::<Vec<_>>().join(" ")
+                        shown(&added.chain(removed).collect::<Vec<_>>().join(" "))
                     );
                 } else {
                     let _ = writeln!(

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::validate::redact;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Kind {
     Tenant,
@@ -45,20 +47,41 @@ impl ObjectRef {
 
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}/{}", self.kind.as_str(), self.namespace, self.name)
+        write!(
+            f,
+            "{} {}/{}",
+            self.kind.as_str(),
+            redact::shown(&self.namespace),
+            redact::shown(&self.name)
+        )
     }
 }
 
-/// Bad input: which file (or cluster object), which object, which field, and why.
+/// Bad input: which file (or cluster object), which object, which field, and why. Shown and
+/// serialised through `redact::shown`, so that no value in a reason can print a national
+/// identity number or drive a terminal.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Problem {
     /// `path/to/file.yaml:12`, or absent for objects read from a cluster.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "shown_opt")]
     pub origin: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object: Option<ObjectRef>,
+    #[serde(serialize_with = "shown")]
     pub field: String,
+    #[serde(serialize_with = "shown")]
     pub reason: String,
+}
+
+fn shown<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact::shown(v))
+}
+
+fn shown_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(&redact::shown(v)),
+        None => s.serialize_none(),
+    }
 }
 
 impl Problem {
@@ -75,15 +98,15 @@ impl Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(origin) = &self.origin {
-            write!(f, "{origin}: ")?;
+            write!(f, "{}: ", redact::shown(origin))?;
         }
         if let Some(object) = &self.object {
             write!(f, "{object}: ")?;
         }
         if !self.field.is_empty() {
-            write!(f, "{}: ", self.field)?;
+            write!(f, "{}: ", redact::shown(&self.field))?;
         }
-        write!(f, "{}", self.reason)
+        write!(f, "{}", redact::shown(&self.reason))
     }
 }
 
@@ -93,11 +116,12 @@ impl fmt::Display for Problem {
 pub struct Violation {
     pub object: ObjectRef,
     pub rule: &'static str,
+    #[serde(serialize_with = "shown")]
     pub message: String,
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.object, self.rule, self.message)
+        write!(f, "{}: {}: {}", self.object, self.rule, redact::shown(&self.message))
     }
 }

@@ -35,9 +35,36 @@ pub struct Snapshot {
     pub secrets: BTreeMap<(String, String), SecretData>,
     /// Where each object was read from (`file.yaml:12`), for messages. Empty for a cluster.
     pub origins: BTreeMap<ObjectRef, String>,
-    /// Objects that exist but could not be read. What they stand for downstream is frozen:
-    /// one bad object never makes accord delete what it had provisioned.
-    pub unreadable: std::collections::BTreeSet<ObjectRef>,
+    /// Objects that exist but could not be read, and why. What they stand for downstream is
+    /// frozen: one bad object never makes accord delete what it had provisioned.
+    pub unreadable: BTreeMap<ObjectRef, String>,
+    /// Inputs that could not be fully read, so that accord cannot know everything they
+    /// declared (a file with a syntax error, a document whose kind is unknown). Nothing in
+    /// the namespaces they may speak for is deleted, disabled, moved or stripped.
+    pub unread: Vec<UnreadInput>,
+}
+
+/// An input that could not be fully read.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UnreadInput {
+    /// `grants/anna.yaml:3`, or the object for a cluster (`UserGrant ns/anna`).
+    pub input: String,
+    /// Why (masked: never a value).
+    pub reason: String,
+    /// The namespace whose objects it may have declared; None when that is unknown too.
+    pub namespace: Option<String>,
+}
+
+impl UnreadInput {
+    pub fn concerns(&self, namespace: &str) -> bool {
+        self.namespace.as_deref().is_none_or(|n| n == namespace)
+    }
+}
+
+impl std::fmt::Display for UnreadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.input, self.reason)
+    }
 }
 
 impl Snapshot {
@@ -47,7 +74,22 @@ impl Snapshot {
 
     pub fn is_unreadable(&self, kind: Kind, namespace: &str, name: &str) -> bool {
         self.unreadable
-            .contains(&ObjectRef::new(kind, namespace, name))
+            .contains_key(&ObjectRef::new(kind, namespace, name))
+    }
+
+    /// Whether some input of `namespace` could not be read, so that an object missing from
+    /// the snapshot may well exist.
+    pub fn may_hide(&self, namespace: &str) -> bool {
+        self.unread.iter().any(|u| u.concerns(namespace))
+    }
+
+    /// The inputs that could not be read and may speak for `namespace`, for a plan.
+    pub fn unread_in(&self, namespace: &str) -> Vec<String> {
+        self.unread
+            .iter()
+            .filter(|u| u.concerns(namespace))
+            .map(ToString::to_string)
+            .collect()
     }
 
     pub fn secret(&self, namespace: &str, name: &str) -> Option<&SecretData> {

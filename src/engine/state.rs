@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::validate::redact::shown;
+
 use crate::api::{DeletionPolicy, IntegrationKind, ManagementMode};
 
 use super::problem::ObjectRef;
@@ -49,7 +51,7 @@ impl ObjectKey {
 
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.kind.as_str(), self.id)
+        write!(f, "{} {}", self.kind.as_str(), shown(&self.id))
     }
 }
 
@@ -196,7 +198,7 @@ pub fn show_values(sensitive: bool, values: &[String]) -> String {
     } else if values.is_empty() {
         "(absent)".into()
     } else {
-        values.join(", ")
+        shown(&values.join(", ")).into_owned()
     }
 }
 
@@ -236,6 +238,10 @@ pub struct DesiredTarget {
     pub objects: BTreeMap<ObjectKey, Object>,
     /// Objects of input that failed validation: left exactly as they are downstream.
     pub frozen: BTreeSet<ObjectKey>,
+    /// Inputs that could not be fully read and may have declared objects of this target
+    /// (`file.yaml:3: YAML syntax error …`). While there are any, nothing here is deleted,
+    /// disabled, moved or stripped: accord cannot know that the input did not want it.
+    pub unread: Vec<String>,
 }
 
 /// What a target holds of the objects accord owns there.

@@ -78,159 +78,156 @@ pub fn slug(display: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
+/// How deep an org tree may go. Real ones are a handful of levels; a deeper one is a mistake
+/// (or hostile input), and every level makes each path below it longer.
+pub const MAX_DEPTH: u32 = 64;
+
 /// Builds the tree of `tenant` from all units of its namespace (`units`, by name).
-/// Units named in `unreadable` exist but could not be read: children of theirs are broken
-/// without an error of their own.
+/// Units named in `unreadable` exist but could not be read, and with `may_hide` any missing
+/// unit may sit in an input that could not be read: children of such units are broken
+/// without an error of their own. Linear in the number of units, however they are linked.
 pub fn build_tree(
     namespace: &str,
     tenant: &str,
     units: &BTreeMap<&str, &OrgUnit>,
     unreadable: &BTreeSet<String>,
+    may_hide: bool,
 ) -> (OrgTree, Vec<Problem>) {
-    #[derive(Clone)]
-    enum Resolved {
-        Ok { path: String, depth: u32 },
-        Broken,
-    }
-    let mut resolved: BTreeMap<&str, Resolved> = BTreeMap::new();
     let mut problems = Vec::new();
-    let mut cycles_reported: BTreeSet<String> = BTreeSet::new();
     let unit_ref = |name: &str| ObjectRef::new(Kind::OrgUnit, namespace, name);
-
     let mine: Vec<&str> = units
         .iter()
         .filter(|(_, u)| u.spec.tenant == tenant)
         .map(|(n, _)| *n)
         .collect();
-    for &start in &mine {
-        // Walk up until a resolved unit, a root, a broken link or a cycle.
-        let mut chain: Vec<&str> = Vec::new();
-        let mut cur = start;
-        let outcome = loop {
-            if let Some(r) = resolved.get(cur) {
-                break r.clone();
-            }
-            if let Some(pos) = chain.iter().position(|c| *c == cur) {
-                let cycle: Vec<&str> = chain[pos..].to_vec();
-                let first = cycle.iter().min().copied().unwrap_or(cur);
-                if cycles_reported.insert(first.to_string()) {
-                    // Report the cycle once, starting from its smallest name so the message is stable.
-                    let i = cycle.iter().position(|c| *c == first).unwrap_or(0);
-                    let mut names: Vec<&str> = cycle[i..]
-                        .iter()
-                        .chain(cycle[..i].iter())
-                        .copied()
-                        .collect();
-                    names.push(first);
+
+    // Each unit's link to its parent: a root, a child, or broken (reported here).
+    let mut roots = Vec::new();
+    let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut broken: BTreeSet<&str> = BTreeSet::new();
+    for &name in &mine {
+        match units[name].spec.parent.as_deref() {
+            None => roots.push(name),
+            Some(p) => match units.get(p) {
+                Some(pu) if pu.spec.tenant == tenant => {
+                    children.entry(p).or_default().push(name)
+                }
+                Some(pu) => {
                     problems.push(Problem::new(
-                        &unit_ref(first),
+                        &unit_ref(name),
                         "spec.parent",
-                        format!("parent links form a cycle: {}", names.join(" → ")),
+                        format!(
+                            "parent OrgUnit {p:?} belongs to tenant {:?}, not {tenant:?}",
+                            pu.spec.tenant
+                        ),
                     ));
+                    broken.insert(name);
                 }
-                break Resolved::Broken;
-            }
-            chain.push(cur);
-            let unit = units[cur];
-            match unit.spec.parent.as_deref() {
                 None => {
-                    break Resolved::Ok {
-                        path: String::new(),
-                        depth: 0,
-                    };
-                }
-                Some(p) => match units.get(p) {
-                    None if unreadable.contains(p) => break Resolved::Broken,
-                    None => {
+                    if !unreadable.contains(p) && !may_hide {
                         problems.push(Problem::new(
-                            &unit_ref(cur),
+                            &unit_ref(name),
                             "spec.parent",
                             format!("parent OrgUnit {p:?} does not exist in namespace {namespace}"),
                         ));
-                        break Resolved::Broken;
                     }
-                    Some(pu) if pu.spec.tenant != tenant => {
-                        problems.push(Problem::new(
-                            &unit_ref(cur),
-                            "spec.parent",
-                            format!(
-                                "parent OrgUnit {p:?} belongs to tenant {:?}, not {tenant:?}",
-                                pu.spec.tenant
-                            ),
-                        ));
-                        break Resolved::Broken;
-                    }
-                    Some(_) => cur = p,
-                },
-            }
-        };
-        // Unwind the chain from the top: each unit's path extends its parent's.
-        let mut above = outcome;
-        let top_is_root = chain
-            .last()
-            .is_some_and(|c| !resolved.contains_key(c) && units[c].spec.parent.is_none());
-        for (i, &name) in chain.iter().enumerate().rev() {
-            let seg = slug(&units[name].spec.display_name);
-            let seg = if seg.is_empty() {
-                name.to_string()
-            } else {
-                seg
-            };
-            let here = match &above {
-                Resolved::Ok { path, depth } => {
-                    if i == chain.len() - 1 && top_is_root {
-                        Resolved::Ok {
-                            path: seg,
-                            depth: 0,
-                        }
-                    } else {
-                        Resolved::Ok {
-                            path: format!("{path}/{seg}"),
-                            depth: depth + 1,
-                        }
-                    }
+                    broken.insert(name);
                 }
-                Resolved::Broken => Resolved::Broken,
-            };
-            resolved.insert(name, here.clone());
-            above = here;
+            },
         }
     }
 
+    // Paths and depths from the roots down.
     let mut tree = OrgTree::default();
-    for &name in &mine {
-        match &resolved[name] {
-            Resolved::Ok { path, depth } => {
-                let u = units[name];
-                tree.units.insert(
-                    name.to_string(),
-                    UnitNode {
-                        name: name.to_string(),
-                        display_name: u.spec.display_name.clone(),
-                        parent: u.spec.parent.clone(),
-                        path: path.clone(),
-                        depth: *depth,
-                        codes: u.spec.codes.clone(),
-                        children: Vec::new(),
-                    },
-                );
-            }
-            Resolved::Broken => {
-                tree.broken.insert(name.to_string());
-            }
-        }
-    }
-    let links: Vec<(String, String)> = tree
-        .units
-        .values()
-        .filter_map(|u| u.parent.clone().map(|p| (p, u.name.clone())))
+    let mut queue: std::collections::VecDeque<(&str, String, u32)> = roots
+        .iter()
+        .map(|r| (*r, segment(r, &units[r].spec.display_name), 0))
         .collect();
-    for (parent, child) in links {
-        if let Some(p) = tree.units.get_mut(&parent) {
-            p.children.push(child);
+    while let Some((name, path, depth)) = queue.pop_front() {
+        if depth > MAX_DEPTH {
+            problems.push(Problem::new(
+                &unit_ref(name),
+                "spec.parent",
+                format!("is {depth} levels below its root; an org tree may be at most {MAX_DEPTH} deep"),
+            ));
+            continue; // it and everything below it stay out of the tree
         }
+        for child in children.get(name).into_iter().flatten() {
+            let seg = segment(child, &units[child].spec.display_name);
+            queue.push_back((child, format!("{path}/{seg}"), depth + 1));
+        }
+        let u = units[name];
+        tree.units.insert(
+            name.to_string(),
+            UnitNode {
+                name: name.to_string(),
+                display_name: u.spec.display_name.clone(),
+                parent: u.spec.parent.clone(),
+                path,
+                depth,
+                codes: u.spec.codes.clone(),
+                children: children
+                    .get(name)
+                    .map(|c| c.iter().map(|c| c.to_string()).collect())
+                    .unwrap_or_default(),
+            },
+        );
     }
+
+    // What the roots did not reach is broken: below a broken link, too deep, or in a cycle.
+    let unreached: Vec<&str> = mine
+        .iter()
+        .copied()
+        .filter(|n| !tree.units.contains_key(*n))
+        .collect();
+    problems.extend(cycles(namespace, units, &unreached));
+    tree.broken = unreached.iter().map(|n| n.to_string()).collect();
     (tree, problems)
+}
+
+/// One error per parent-link cycle among `unreached`, named from its smallest unit so that
+/// the message is stable. Each unit is walked once.
+fn cycles(namespace: &str, units: &BTreeMap<&str, &OrgUnit>, unreached: &[&str]) -> Vec<Problem> {
+    let unreached_set: BTreeSet<&str> = unreached.iter().copied().collect();
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut problems = Vec::new();
+    for &start in unreached {
+        let mut walk: Vec<&str> = Vec::new();
+        let mut on_walk: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut cur = start;
+        loop {
+            if done.contains(cur) || !unreached_set.contains(cur) {
+                break;
+            }
+            if let Some(&pos) = on_walk.get(cur) {
+                let cycle = &walk[pos..];
+                let first = cycle.iter().min().copied().unwrap_or(cur);
+                let i = cycle.iter().position(|c| *c == first).unwrap_or(0);
+                let mut names: Vec<&str> = cycle[i..].iter().chain(&cycle[..i]).copied().collect();
+                names.push(first);
+                problems.push(Problem::new(
+                    &ObjectRef::new(Kind::OrgUnit, namespace, first),
+                    "spec.parent",
+                    format!("parent links form a cycle: {}", names.join(" → ")),
+                ));
+                break;
+            }
+            on_walk.insert(cur, walk.len());
+            walk.push(cur);
+            match units[cur].spec.parent.as_deref() {
+                Some(p) if units.contains_key(p) => cur = units.get_key_value(p).map(|(k, _)| *k).unwrap_or(cur),
+                _ => break,
+            }
+        }
+        done.extend(walk);
+    }
+    problems
+}
+
+/// A unit's path segment: its display name slugged, or its own name.
+fn segment(name: &str, display: &str) -> String {
+    let seg = slug(display);
+    if seg.is_empty() { name.to_string() } else { seg }
 }
 
 #[cfg(test)]
@@ -257,7 +254,7 @@ mod tests {
             .iter()
             .map(|u| (u.metadata.name.as_deref().unwrap(), u))
             .collect();
-        build_tree("ns", tenant, &map, &BTreeSet::new())
+        build_tree("ns", tenant, &map, &BTreeSet::new(), false)
     }
 
     #[test]
@@ -316,6 +313,28 @@ mod tests {
                 .iter()
                 .any(|p| p.reason.contains("belongs to tenant \"u\""))
         );
+    }
+
+    #[test]
+    fn a_chain_deeper_than_the_limit_is_cut_there_in_linear_time() {
+        let n = 20_000;
+        let units: Vec<OrgUnit> = (0..n)
+            .map(|i| {
+                let parent = (i > 0).then(|| format!("u{}", i - 1));
+                unit(&format!("u{i}"), "t", &format!("U{i}"), parent.as_deref())
+            })
+            .collect();
+        let (tree, problems) = tree_of(&units, "t");
+        assert_eq!(tree.units.len(), MAX_DEPTH as usize + 1);
+        assert_eq!(tree.broken.len(), n - MAX_DEPTH as usize - 1);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].reason.contains("at most 64 deep"), "{}", problems[0].reason);
+        // A cycle of the same length is found once, too.
+        let ring: Vec<OrgUnit> = (0..n)
+            .map(|i| unit(&format!("r{i}"), "t", "R", Some(&format!("r{}", (i + 1) % n))))
+            .collect();
+        let (tree, problems) = tree_of(&ring, "t");
+        assert_eq!((tree.units.len(), tree.broken.len(), problems.len()), (0, n, 1));
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
         .filter(|u| u.metadata.namespace.as_deref() == Some(&ns))
         .map(|u| (u.metadata.name.as_deref().unwrap_or_default(), u))
         .collect();
-    let (tree, _) = build_tree(&ns, &req.tenant, &units, &BTreeSet::new());
+    let (tree, _) = build_tree(&ns, &req.tenant, &units, &BTreeSet::new(), false);
     if tree.units.is_empty() {
         return Err(format!(
             "Tenant {ns}/{} has no OrgUnits in {}: import needs the unit tree",

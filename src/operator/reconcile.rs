@@ -98,6 +98,7 @@ fn snapshot(ctx: &Context, ns: &str, tenant: &str) -> (Snapshot, Vec<UserGrant>,
         secrets,
         origins: BTreeMap::new(),
         unreadable: Default::default(),
+        unread: Vec::new(),
     };
     (snap, deleting, gone)
 }
@@ -614,6 +615,7 @@ async fn clean_up(integration: &Integration, snap: &Snapshot) -> bool {
         },
         objects: Default::default(),
         frozen: Default::default(),
+        unread: Vec::new(),
     };
     // Deleting the Integration is the confirmation: the deletion guard does not hold this.
     let plan = crate::engine::diff(desired, &actual, Baseline::Live, u32::MAX);

@@ -50,6 +50,15 @@ pub fn validate_email(email: &str) -> Result<(), String> {
 /// the calling code of `country`; `00` is read as `+`.
 pub fn normalise_phone(phone: &str, country: Option<Country>) -> Result<String, String> {
     let trimmed = phone.trim();
+    // `+358 (0) 40 123 4567`: the trunk 0 in brackets is dialled only from inside the country.
+    let without_trunk;
+    let trimmed = match trimmed.find("(0)") {
+        Some(i) if trimmed.starts_with('+') && trimmed[..i].chars().filter(char::is_ascii_digit).count() <= 3 => {
+            without_trunk = format!("{}{}", &trimmed[..i], &trimmed[i + 3..]);
+            without_trunk.as_str()
+        }
+        _ => trimmed,
+    };
     let mut digits = String::new();
     for (i, c) in trimmed.chars().enumerate() {
         match c {
@@ -125,6 +134,14 @@ mod tests {
         assert_eq!(
             normalise_phone("38 38 92 33", Some(Country::Dk)).unwrap(),
             "+4538389233"
+        );
+        assert_eq!(
+            normalise_phone("+358 (0) 40 123 4567", None).unwrap(),
+            "+358401234567"
+        );
+        assert_eq!(
+            normalise_phone("+46 (0)70-123 45 67", None).unwrap(),
+            "+46701234567"
         );
         assert!(normalise_phone("call me", Some(Country::Fi)).is_err());
         assert!(normalise_phone("123", Some(Country::Fi)).is_err());

@@ -1,5 +1,9 @@
 //! Kubernetes-style durations: `90d`, `10m`, `1h30m`.
 
+/// The longest duration accord accepts: a hundred years. Longer ones are typos, and date
+/// arithmetic on them would overflow.
+pub const MAX_SECONDS: u64 = 36_500 * 86_400;
+
 /// Parses a duration into seconds.
 pub fn parse_duration(s: &str) -> Result<u64, String> {
     if s.is_empty() {
@@ -32,11 +36,15 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         total = n
             .checked_mul(unit)
             .and_then(|x| total.checked_add(x))
-            .ok_or("is too large")?;
+            .filter(|t| *t <= MAX_SECONDS)
+            .ok_or("is longer than a hundred years (36500d)")?;
         number.clear();
     }
     if !number.is_empty() {
         return Err("ends in a number without a unit; write e.g. 90d or 10m".into());
+    }
+    if total > MAX_SECONDS {
+        return Err("is longer than a hundred years (36500d)".into());
     }
     Ok(total)
 }
@@ -50,7 +58,7 @@ mod tests {
         assert_eq!(parse_duration("90d"), Ok(90 * 86_400));
         assert_eq!(parse_duration("1h30m"), Ok(5_400));
         assert_eq!(parse_duration("10m"), Ok(600));
-        for bad in ["", "90", "ten minutes", "5w", "m", "1h30"] {
+        for bad in ["", "90", "ten minutes", "5w", "m", "1h30", "999999999d", "36501d", "99999999999999999999999s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
