@@ -3,6 +3,7 @@
 pub mod common;
 pub mod integration;
 pub mod org_unit;
+pub mod parse;
 pub mod tenant;
 pub mod user_grant;
 

@@ -100,6 +100,15 @@ fn person_of(op: &Op) -> Option<&str> {
     (op.key().kind == ObjectKind::Person).then(|| op.key().id.as_str())
 }
 
+/// Why a target's removals are held for input that could not be read.
+fn unread_reason(tp: &TargetPlan) -> String {
+    format!(
+        "{} removals held: input that may declare them could not be read ({})",
+        tp.held_unread.len(),
+        tp.unread.join("; ")
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn statuses(
     view: &TenantView,
@@ -145,10 +154,9 @@ pub fn statuses(
                 .iter()
                 .filter(|o| person_of(o) == Some(g.object.name.as_str()))
                 .collect();
-            let held = tp
-                .held
-                .iter()
-                .any(|o| person_of(o) == Some(g.object.name.as_str()));
+            let mine_held = |ops: &[Op]| ops.iter().any(|o| person_of(o) == Some(g.object.name.as_str()));
+            let held = mine_held(&tp.held);
+            let held_unread = mine_held(&tp.held_unread);
             let fail = outcome.and_then(|o| {
                 o.failed
                     .get(&g.object.name)
@@ -171,6 +179,8 @@ pub fn statuses(
                 ("Failed", Some(reason.clone()))
             } else if let Some(f) = fail.filter(|_| !mine.is_empty()) {
                 ("Failed", Some(f))
+            } else if held_unread {
+                ("Held", Some(unread_reason(tp)))
             } else if held {
                 ("Held", Some(tp.held_reason.clone().unwrap_or_default()))
             } else if mine.is_empty() || enforced {
@@ -405,7 +415,8 @@ pub fn statuses(
         .filter(|v| v.object == view.object)
         .map(|v| v.message.clone())
         .collect();
-    let held: usize = plans.iter().map(|p| p.held.len()).sum();
+    let held: usize = plans.iter().map(|p| p.held.len() + p.held_unread.len()).sum();
+    let unread_held = plans.iter().any(|p| !p.held_unread.is_empty());
     let held_reasons: Vec<String> = plans
         .iter()
         .filter_map(|p| {
@@ -413,6 +424,12 @@ pub fn statuses(
                 .as_ref()
                 .map(|r| format!("{}: {r}", p.integration.name))
         })
+        .chain(
+            plans
+                .iter()
+                .filter(|p| !p.held_unread.is_empty())
+                .map(|p| format!("{}: {}", p.integration.name, unread_reason(p))),
+        )
         .collect();
     let not_ready: Vec<String> = plans
         .iter()
@@ -468,7 +485,9 @@ pub fn statuses(
             &prev.conditions,
             "DeletionsHeld",
             held > 0,
-            if held > 0 {
+            if unread_held {
+                "InputUnreadable"
+            } else if held > 0 {
                 "ThresholdExceeded"
             } else {
                 "None"

@@ -3,6 +3,7 @@
 
 pub mod mapping;
 pub mod rows;
+pub mod secret;
 pub mod table;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +18,7 @@ use crate::validate::Country;
 
 use mapping::{MappingFile, map_columns};
 use rows::{PersonRow, RowContext, RowProblem, check_rows};
+use secret::SecretFile;
 
 pub struct ImportRequest {
     pub file: PathBuf,
@@ -49,7 +51,9 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| format!("{}: cannot be read: {e}", p.display()))?;
-            serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
+            crate::manifests::yaml::from_single(&text).map_err(|e| {
+                format!("{}:{}: {}{}", p.display(), e.line, if e.field.is_empty() { String::new() } else { format!("{}: ", e.field) }, e.reason)
+            })?
         }
     };
     let from = if req.from.is_empty() {
@@ -58,6 +62,7 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
         req.from.clone()
     };
     let loaded = load_paths(&from, "default");
+    refuse_unread(&loaded, &from)?;
     let tenant = find_tenant(&loaded, &req.tenant, req.namespace.as_deref())?;
     let ns = tenant
         .metadata
@@ -125,25 +130,21 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
         .map(|(email, g)| (g.metadata.name.clone().unwrap_or_default(), email.clone()))
         .collect();
     let secret_name = format!("{}-national-ids", req.tenant);
-    // An existing Secret of that name is updated where it is; otherwise one is written beside
-    // the grants.
+    // An existing Secret of that name is updated where it is (other documents of its file
+    // kept); otherwise one is written beside the grants.
     let secret_file = loaded
         .snapshot
-        .origin(&crate::engine::ObjectRef::new(
-            Kind::Secret,
-            &ns,
-            &secret_name,
-        ))
+        .origin(&crate::engine::ObjectRef::new(Kind::Secret, &ns, &secret_name))
         .map(|o| PathBuf::from(o.rsplit_once(':').map_or(o.as_str(), |(f, _)| f)))
-        .filter(|f| document_count(f) == 1)
         .unwrap_or_else(|| req.out.join(format!("{secret_name}.yaml")));
-    let mut secret = read_secret_data(&secret_file);
-    let secret_before = secret.clone();
+    let mut secret = SecretFile::load(&secret_file, &secret_name, &ns)?;
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
     std::fs::create_dir_all(&req.out).map_err(|e| format!("{}: {e}", req.out.display()))?;
 
-    let bar = progress_bar(req.progress, good.len());
+    // Everything is worked out first; the Secret is written before the grants that refer to
+    // it, so that an interruption never leaves a grant pointing at a key that is not there.
+    let mut writes: Vec<(PathBuf, String, UserGrant)> = Vec::new();
     for p in &good {
-        bar.inc(1);
         let previous = existing.get(&p.email).copied();
         let name = match previous {
             Some(g) => g.metadata.name.clone().unwrap_or_default(),
@@ -161,7 +162,7 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
                     outcome.problems.push(RowProblem {
                         row: p.row,
                         column: String::new(),
-                        value: p.email.clone(),
+                        value: crate::validate::redact::shown(&p.email).into_owned(),
                         reason: format!("UserGrant {name} is defined in {} among other documents; import only rewrites files of one UserGrant", file.display()),
                     });
                     continue;
@@ -173,7 +174,10 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
         let mut grant = merge(previous, p, &name, &ns, &req.tenant, country, &mapping);
         match p.national_id.clone() {
             Some(Some(id)) => {
-                secret.insert(name.clone(), id);
+                if secret.get(&name).as_deref() != Some(id.as_str()) {
+                    secret.set(&name, id.clone());
+                    ids.insert(name.clone(), id);
+                }
                 grant.spec.person.national_id_ref = Some(SecretKeyRef {
                     secret_name: secret_name.clone(),
                     key: name.clone(),
@@ -187,25 +191,28 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
             file_name(&req.file),
             serde_yaml::to_string(&grant).map_err(|e| e.to_string())?
         );
-        match std::fs::read_to_string(&path) {
-            Ok(old) if strip_comment(&old) == strip_comment(&text) => outcome.unchanged += 1,
-            Ok(_) => {
-                std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
-                outcome.updated += 1;
-            }
-            Err(_) => {
-                std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
-                outcome.created += 1;
+        writes.push((path, text, grant));
+    }
+    secret.write(&ids)?;
+    let bar = progress_bar(req.progress, writes.len());
+    for (path, text, grant) in &writes {
+        bar.inc(1);
+        match std::fs::read_to_string(path) {
+            Ok(old) if strip_comment(&old) == strip_comment(text) => outcome.unchanged += 1,
+            old => {
+                write_grant(path, text, grant, &ns)?;
+                if old.is_ok() {
+                    outcome.updated += 1;
+                } else {
+                    outcome.created += 1;
+                }
             }
         }
     }
     bar.finish_and_clear();
-    if secret != secret_before {
-        write_secret(&secret_file, &secret_name, &ns, &secret)?;
-    }
     let report = req.out.join("import-report.txt");
     ensure_gitignore(&req.out, &["import-report.txt"])?;
-    if let (Some(dir), Some(file)) = (secret_file.parent(), secret_file.file_name()) {
+    if let (Some(dir), Some(file)) = (secret.path.parent(), secret.path.file_name()) {
         ensure_gitignore(dir, &[&file.to_string_lossy()])?;
     }
     if outcome.problems.is_empty() {
@@ -230,13 +237,18 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
     Ok(outcome)
 }
 
+/// One bad row for people; every part masked and escaped (`value` already is).
 pub fn describe(p: &RowProblem) -> String {
+    use crate::validate::redact::{Quoted, shown};
     if p.column.is_empty() {
-        format!("row {}: {}: {}", p.row, p.value, p.reason)
+        format!("row {}: {}: {}", p.row, p.value, shown(&p.reason))
     } else {
         format!(
-            "row {}: column {:?}: {:?} {}",
-            p.row, p.column, p.value, p.reason
+            "row {}: column {}: \"{}\" {}",
+            p.row,
+            Quoted(&p.column),
+            p.value.replace('"', "\\\""),
+            shown(&p.reason)
         )
     }
 }
@@ -390,37 +402,42 @@ fn document_count(file: &Path) -> usize {
     std::fs::read_to_string(file).map_or(0, |t| crate::manifests::split_documents(&t).len())
 }
 
-fn read_secret_data(path: &Path) -> BTreeMap<String, String> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return BTreeMap::new();
-    };
-    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_default();
-    v.get("stringData")
-        .and_then(|d| d.as_mapping())
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn write_secret(
-    path: &Path,
-    name: &str,
-    ns: &str,
-    data: &BTreeMap<String, String>,
-) -> Result<(), String> {
-    let mut text = format!(
-        "# National identity numbers written by accord import. Keep this file out of Git (it is in\n# .gitignore): seal it or load it into the cluster's secret store.\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\ntype: Opaque\nstringData:\n"
-    );
-    for (k, v) in data {
-        text.push_str(&format!(
-            "  {k}: {}\n",
-            serde_json::to_string(v).map_err(|e| e.to_string())?
+/// Writes one grant's file after reading the text back: it must be exactly the grant meant.
+fn write_grant(path: &Path, text: &str, grant: &UserGrant, ns: &str) -> Result<(), String> {
+    let mut check = Loaded::default();
+    crate::manifests::load_text(&path.display().to_string(), text, ns, &mut check);
+    let same = check.problems.is_empty()
+        && check.snapshot.user_grants.len() == 1
+        && serde_json::to_value(&check.snapshot.user_grants[0].spec).ok()
+            == serde_json::to_value(&grant.spec).ok();
+    if !same {
+        return Err(format!(
+            "{}: not written, because the new text would not read back as the same UserGrant",
+            path.display()
         ));
     }
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    secret::write_atomically(path, text)
+}
+
+/// Import builds on the manifests in `--from`; if any of them could not be read, what it
+/// writes could clash with what they hold (a second Secret, a person twice).
+fn refuse_unread(loaded: &Loaded, from: &[PathBuf]) -> Result<(), String> {
+    let unread = loaded.snapshot.unread.first().map(ToString::to_string).or_else(|| {
+        loaded
+            .snapshot
+            .unreadable
+            .iter()
+            .next()
+            .map(|(r, why)| format!("{r}: {why}"))
+    });
+    match unread {
+        None => Ok(()),
+        Some(first) => Err(format!(
+            "the manifests in {} could not all be read ({}); import writes nothing until they are fixed (`accord plan` lists every error)",
+            show(from),
+            crate::validate::redact::shown(&first)
+        )),
+    }
 }
 
 fn ensure_gitignore(dir: &Path, entries: &[&str]) -> Result<(), String> {

@@ -115,11 +115,18 @@ fn opt(cell: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
+/// A cell as a report shows it: a sensitive column's value hidden, and any other value with
+/// national identity numbers masked (a row whose columns shifted puts one anywhere), escaped
+/// and cut short.
 pub fn mask(field: Field, value: &str) -> String {
     if field.is_sensitive() && !value.trim().is_empty() {
-        "(hidden)".into()
+        return "(hidden)".into();
+    }
+    let shown = crate::validate::redact::shown(value);
+    if shown.chars().count() > 80 {
+        format!("{}…", shown.chars().take(80).collect::<String>())
     } else {
-        value.to_string()
+        shown.into_owned()
     }
 }
 
@@ -144,7 +151,7 @@ pub fn check_rows(
                     .cloned()
                     .unwrap_or_else(|| format!("column {}", col + 1)),
                 value: mask(field, cells.get(col).map(String::as_str).unwrap_or("")),
-                reason,
+                reason: crate::validate::redact::shown(&reason).into_owned(),
             });
         };
         let mut p = PersonRow {

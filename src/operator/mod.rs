@@ -6,6 +6,7 @@
 
 mod metrics;
 mod reconcile;
+mod watch;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -13,15 +14,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Args;
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource};
+use kube::runtime::watcher;
+use kube::Client;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::api::{Integration, OrgUnit, Tenant, UserGrant};
+use crate::engine::Kind;
+use watch::Dirty;
 
 pub use metrics::Metrics;
 
@@ -88,6 +90,10 @@ pub struct Context {
     pub leader: tokio::sync::watch::Receiver<bool>,
     pub recorder: kube::runtime::events::Recorder,
     pub ready: AtomicBool,
+    /// Objects in the cluster that do not parse: frozen, reported, never taken for deleted.
+    pub unreadable: watch::Unreadable,
+    /// The reason last reported for each unreadable object, so it is reported once.
+    pub unreadable_reported: std::sync::Mutex<BTreeMap<crate::engine::ObjectRef, String>>,
     /// When each webhook Integration last got the whole state.
     pub full_state: std::sync::Mutex<HashMap<crate::engine::ObjectRef, std::time::Instant>>,
 }
@@ -103,7 +109,9 @@ pub fn run(args: OperatorArgs) -> i32 {
         .json()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,kube=warn,hyper=warn".into()),
+                                // kube-client logs whole response bodies (people's data) when one fails to
+                // parse: below error level, nothing of kube's is logged.
+                .unwrap_or_else(|_| "info,kube=error,kube_client=error,hyper=warn".into()),
         )
         .try_init();
     crate::targets::http::crypto_provider();
@@ -125,157 +133,6 @@ fn tenant_of(ns: Option<&String>, tenant: &str) -> TenantKey {
         ns.cloned().unwrap_or_else(|| "default".into()),
         tenant.to_string(),
     )
-}
-
-/// Watches one kind into a store; every change that reconciling could care about names the
-/// tenants it touches.
-///
-/// Status-only changes are not such a change: accord writes every status itself, and at
-/// 100,000 grants re-reconciling a tenant for each of its own status writes kept the
-/// scheduler busy with echoes. An object's fingerprint is therefore everything but its
-/// status, resourceVersion and managedFields. Objects that vanished while the watch was
-/// down (seen again only as a relist) wake every tenant of the namespace via `everyone`.
-fn watch<K, F>(
-    api: Api<K>,
-    config: watcher::Config,
-    dirty: mpsc::UnboundedSender<Dirty>,
-    keys: F,
-) -> (Store<K>, impl std::future::Future<Output = ()>)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + Send
-        + Sync
-        + 'static,
-    F: Fn(&K) -> Vec<TenantKey> + Send + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, config)
-        .default_backoff()
-        .modify(slim)
-        .reflect(writer);
-    let task = async move {
-        let mut stream = std::pin::pin!(stream);
-        let mut changes = Changes::default();
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(event) => {
-                    for d in changes.on(&event, &keys) {
-                        let _ = dirty.send(d);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "watch error; retrying with backoff"),
-            }
-        }
-    };
-    (reader, task)
-}
-
-/// Which watch events wake which tenants: pure, so that it is tested without a cluster.
-#[derive(Default)]
-struct Changes {
-    /// Fingerprint of every object seen, by (namespace, name).
-    seen: HashMap<(Option<String>, String), u64>,
-    /// During a relist: the objects listed so far.
-    relisted: Option<std::collections::HashSet<(Option<String>, String)>>,
-}
-
-impl Changes {
-    fn on<K: Resource + serde::Serialize>(
-        &mut self,
-        event: &watcher::Event<K>,
-        keys: &impl Fn(&K) -> Vec<TenantKey>,
-    ) -> Vec<Dirty> {
-        let id = |o: &K| {
-            (
-                o.meta().namespace.clone(),
-                o.meta().name.clone().unwrap_or_default(),
-            )
-        };
-        let tenants = |o: &K| keys(o).into_iter().map(Dirty::Tenant).collect();
-        match event {
-            watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
-                if let Some(listed) = self.relisted.as_mut() {
-                    listed.insert(id(obj));
-                }
-                let print = fingerprint(obj);
-                if self.seen.insert(id(obj), print) == Some(print) {
-                    Vec::new()
-                } else {
-                    tenants(obj)
-                }
-            }
-            watcher::Event::Delete(obj) => {
-                self.seen.remove(&id(obj));
-                tenants(obj)
-            }
-            watcher::Event::Init => {
-                self.relisted = Some(Default::default());
-                Vec::new()
-            }
-            watcher::Event::InitDone => {
-                let Some(listed) = self.relisted.take() else {
-                    return Vec::new();
-                };
-                // Gone while the watch was down: their tenants are not known any more, so
-                // their namespaces' tenants are all woken.
-                let mut namespaces = BTreeSet::new();
-                self.seen.retain(|id, _| {
-                    let keep = listed.contains(id);
-                    if !keep {
-                        namespaces.insert(id.0.clone().unwrap_or_else(|| "default".into()));
-                    }
-                    keep
-                });
-                namespaces.into_iter().map(Dirty::Namespace).collect()
-            }
-        }
-    }
-}
-
-/// What the scheduler is told: one tenant changed, or anything in a namespace may have.
-#[derive(Debug, PartialEq)]
-enum Dirty {
-    Tenant(TenantKey),
-    Namespace(String),
-}
-
-/// Leaves out of the stores what accord never reads (real API servers send managedFields and
-/// kubectl's last-applied copy with every object: at 100,000 grants that is most of the memory).
-fn slim<K: Resource>(obj: &mut K) {
-    obj.meta_mut().managed_fields = None;
-    if let Some(a) = obj.meta_mut().annotations.as_mut() {
-        a.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
-}
-
-/// A hash of the object without its status and bookkeeping: equal prints, nothing to reconcile.
-fn fingerprint<K: serde::Serialize>(obj: &K) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut v = serde_json::to_value(obj).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("status");
-        if let Some(m) = o.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-            m.remove("resourceVersion");
-            m.remove("managedFields");
-        }
-    }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    v.to_string().hash(&mut h);
-    h.finish()
-}
-
-fn api<K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>>(
-    client: &Client,
-    ns: Option<&str>,
-) -> Api<K> {
-    match ns {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
 }
 
 async fn operate(args: OperatorArgs) -> Result<(), String> {
@@ -302,9 +159,14 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
     );
 
     let (dirty_tx, mut dirty_rx) = mpsc::unbounded_channel::<Dirty>();
-    let (tenants, t1) = watch(
-        api::<Tenant>(&client, ns),
-        watcher::Config::default(),
+    let unreadable = watch::Unreadable::default();
+    let cfg = watcher::Config::default;
+    let (tenants, t1) = watch::watch(
+        &client,
+        ns,
+        Kind::Tenant,
+        cfg(),
+        unreadable.clone(),
         dirty_tx.clone(),
         |t: &Tenant| {
             vec![tenant_of(
@@ -313,31 +175,43 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
             )]
         },
     );
-    let (units, t2) = watch(
-        api::<OrgUnit>(&client, ns),
-        watcher::Config::default(),
+    let (units, t2) = watch::watch(
+        &client,
+        ns,
+        Kind::OrgUnit,
+        cfg(),
+        unreadable.clone(),
         dirty_tx.clone(),
         |u: &OrgUnit| vec![tenant_of(u.metadata.namespace.as_ref(), &u.spec.tenant)],
     );
-    let (grants, t3) = watch(
-        api::<UserGrant>(&client, ns),
-        watcher::Config::default(),
+    let (grants, t3) = watch::watch(
+        &client,
+        ns,
+        Kind::UserGrant,
+        cfg(),
+        unreadable.clone(),
         dirty_tx.clone(),
         |g: &UserGrant| vec![tenant_of(g.metadata.namespace.as_ref(), &g.spec.tenant)],
     );
-    let (integrations, t4) = watch(
-        api::<Integration>(&client, ns),
-        watcher::Config::default(),
+    let (integrations, t4) = watch::watch(
+        &client,
+        ns,
+        Kind::Integration,
+        cfg(),
+        unreadable.clone(),
         dirty_tx.clone(),
         |i: &Integration| vec![tenant_of(i.metadata.namespace.as_ref(), &i.spec.tenant)],
     );
     // A Secret may hold any tenant's credentials or identity numbers: its namespace's tenants.
     let tenants_for_secrets = tenants.clone();
-    let (secrets, t5) = watch(
-        api::<Secret>(&client, ns),
+    let (secrets, t5) = watch::watch(
+        &client,
+        ns,
+        Kind::Secret,
         // Helm keeps every release of the chart as a large Secret in the same namespace;
         // accord never reads those.
-        watcher::Config::default().fields("type!=helm.sh/release.v1"),
+        cfg().fields("type!=helm.sh/release.v1"),
+        unreadable.clone(),
         dirty_tx.clone(),
         move |s: &Secret| {
             tenants_for_secrets
@@ -408,6 +282,8 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
         metrics: Metrics::default(),
         leader: leader_rx,
         ready: AtomicBool::new(false),
+        unreadable,
+        unreadable_reported: Default::default(),
         full_state: Default::default(),
     });
 
@@ -635,7 +511,8 @@ async fn serve(listen: String, ctx: Arc<Context>) {
 
 #[cfg(test)]
 mod tests {
-    use super::{Changes, Dirty, fingerprint, retry_after};
+    use super::retry_after;
+    use super::watch::{Changes, Dirty, fingerprint};
     use std::time::Duration;
 
     #[test]

@@ -97,7 +97,15 @@ fn snapshot(ctx: &Context, ns: &str, tenant: &str) -> (Snapshot, Vec<UserGrant>,
         integrations,
         secrets,
         origins: BTreeMap::new(),
-        unreadable: Default::default(),
+        // Objects of the namespace that do not parse: frozen, whatever tenant they name.
+        unreadable: ctx
+            .unreadable
+            .lock()
+            .expect("unreadable map")
+            .iter()
+            .filter(|(r, _)| r.namespace == ns)
+            .map(|(r, (why, _))| (r.clone(), format!("it cannot be read: {why}")))
+            .collect(),
         unread: Vec::new(),
     };
     (snap, deleting, gone)
@@ -182,6 +190,12 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<Health, String>
         .find(|t| t.metadata.name.as_deref() == Some(tenant))
         .cloned()
     else {
+        // A Tenant that is there but cannot be read is not gone: nothing of it is touched.
+        if snap.is_unreadable(Kind::Tenant, ns, tenant) {
+            tracing::warn!(namespace = ns, tenant, "the Tenant cannot be read; its targets are left as they are");
+            write_unreadable_statuses(ctx, ns).await;
+            return Ok(health);
+        }
         // The Tenant is gone (cleaned up or orphaned on its way out): nothing is managed any
         // more, but what is being deleted must not hang on accord's finalizer for ever.
         if ctx.is_leader() {
@@ -481,6 +495,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<Health, String>
             }
         })
         .await;
+    write_unreadable_statuses(ctx, ns).await;
     for (r, c) in &wanted.transitions {
         let reason = format!(
             "{}{}",
@@ -529,6 +544,49 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Result<Health, String>
     Ok(health)
 }
 
+/// Objects that do not parse get `Ready: False` (reason `Unreadable`, naming the field) and a
+/// warning event, once per change: they are frozen, and a person should know why.
+async fn write_unreadable_statuses(ctx: &Context, ns: &str) {
+    if !ctx.is_leader() {
+        return;
+    }
+    let pending: Vec<(ObjectRef, String, Option<String>)> = {
+        let map = ctx.unreadable.lock().expect("unreadable map");
+        let mut reported = ctx.unreadable_reported.lock().expect("reported map");
+        reported.retain(|r, _| map.contains_key(r));
+        let new: Vec<(ObjectRef, String, Option<String>)> = map
+            .iter()
+            .filter(|(r, _)| r.namespace == ns && r.kind != Kind::Secret)
+            .filter(|(r, (why, _))| reported.get(*r) != Some(why))
+            .map(|(r, (why, uid))| (r.clone(), why.clone(), uid.clone()))
+            .collect();
+        for (r, why, _) in &new {
+            reported.insert(r.clone(), why.clone());
+        }
+        new
+    };
+    for (r, why, uid) in pending {
+        let message = format!(
+            "{why}; what it stands for downstream is left exactly as it is until it is fixed"
+        );
+        let ar = resource(r.kind);
+        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &r.namespace, &ar);
+        let status = json!({"conditions": [{
+            "type": "Ready", "status": "False", "reason": "Unreadable",
+            "message": crate::validate::redact::shown(&message),
+            "lastTransitionTime": jiff::Timestamp::now().to_string(),
+        }]});
+        let body = json!({"apiVersion": ar.api_version, "kind": ar.kind, "status": status});
+        if let Err(e) = api
+            .patch_status(&r.name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body))
+            .await
+        {
+            tracing::warn!(object = %r, error = %e, "status of an unreadable object not written");
+        }
+        publish_to(ctx, &r, uid, true, "Unreadable".into(), message).await;
+    }
+}
+
 fn count_target_error(ctx: &Context, ns: &str, integration: &str, kind: &str) {
     ctx.metrics
         .target_errors
@@ -545,12 +603,24 @@ async fn publish(ctx: &Context, r: &ObjectRef, warning: bool, reason: String, no
     let Some((_, _, meta)) = current(ctx, r) else {
         return;
     };
+    publish_to(ctx, r, meta.uid.clone(), warning, reason, note).await;
+}
+
+async fn publish_to(
+    ctx: &Context,
+    r: &ObjectRef,
+    uid: Option<String>,
+    warning: bool,
+    reason: String,
+    note: String,
+) {
+    let note = crate::validate::redact::shown(&note).into_owned();
     let reference = k8s_openapi::api::core::v1::ObjectReference {
         api_version: Some(resource(r.kind).api_version),
         kind: Some(r.kind.as_str().to_string()),
         name: Some(r.name.clone()),
         namespace: Some(r.namespace.clone()),
-        uid: meta.uid.clone(),
+        uid,
         ..Default::default()
     };
     let event = Event {
