@@ -3,17 +3,14 @@
 mod support;
 use support::writes;
 
-use support::copy_dir;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::slapd::{ADMIN_PW, Slapd};
-use support::{Scratch, accord};
+use support::{SUFFIXES, Scratch, accord, examples_against};
 
 const TODAY: &str = "2026-11-22";
-const SUFFIXES: [&str; 3] = ["dc=acme,dc=fi", "dc=aarhus,dc=dk", "dc=vardgivaren,dc=se"];
 const LDAP_TARGETS: [&str; 6] = [
     "--target",
     "acme-ldap",
@@ -22,35 +19,6 @@ const LDAP_TARGETS: [&str; 6] = [
     "--target",
     "vardgivaren-ldap",
 ];
-
-/// A copy of examples/ whose directory Integrations point at `slapd` as its admin.
-fn examples_against(slapd: &Slapd, dir: &Path) -> PathBuf {
-    let root = dir.join("examples");
-    copy_dir(&support::examples(), &root);
-    for (customer, endpoint) in [
-        ("fi-acme", "ldaps://ldap.acme.internal:636"),
-        ("dk-aarhus", "ldap://ldap.aarhus.internal:389"),
-        ("se-vardgivaren", "ldaps://katalog.vardgivaren.se:636"),
-    ] {
-        let f = root.join(customer).join("integrations.yaml");
-        let text = std::fs::read_to_string(&f).unwrap();
-        assert!(text.contains(endpoint));
-        let text: String = text
-            .replace(endpoint, &slapd.url())
-            .lines()
-            .filter(|l| !l.starts_with("  tls:"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        std::fs::write(&f, text).unwrap();
-        let c = root.join(customer).join("secrets/credentials.yaml");
-        let text = std::fs::read_to_string(&c)
-            .unwrap()
-            .replace("cn=accord,ou=services,", "cn=admin,")
-            .replace("change-me", ADMIN_PW);
-        std::fs::write(&c, text).unwrap();
-    }
-    root
-}
 
 fn apply(args: &[&str]) -> support::Run {
     let mut all = vec!["apply", "--today", TODAY];

@@ -174,9 +174,16 @@ pub fn compile(snap: &Snapshot, today: Date) -> Compiled {
     index!(snap.integrations, integrations, Kind::Integration);
 
     // Tenants are independent: compile them on every core, merge in a fixed order.
+    for ns in namespaces.values_mut() {
+        // An object naming a tenant that is not there is frozen wherever it stood before:
+        // one bad field never removes what was provisioned.
+        for (kind, name) in check_tenant_refs(ns, &mut out) {
+            ns.unusable
+                .insert((kind, name), "it names a Tenant that does not exist".into());
+        }
+    }
     let mut work: Vec<(&Namespace, &str, &Tenant)> = Vec::new();
     for ns in namespaces.values() {
-        check_tenant_refs(ns, &mut out);
         work.extend(ns.tenants.iter().map(|(name, t)| (ns, *name, *t)));
     }
     for part in crate::par::map_ordered(&work, |(ns, name, tenant)| {
@@ -200,8 +207,9 @@ pub fn compile(snap: &Snapshot, today: Date) -> Compiled {
     out
 }
 
-/// Objects that name a tenant that is not there.
-fn check_tenant_refs(ns: &Namespace, out: &mut Compiled) {
+/// Objects that name a tenant that is not there: reported, and returned.
+fn check_tenant_refs(ns: &Namespace, out: &mut Compiled) -> Vec<(Kind, String)> {
+    let mut flagged = Vec::new();
     // A tenant that is there but unreadable has its own error; its objects are frozen
     // without one each.
     let unknown = |tenant: &str| {
@@ -222,27 +230,21 @@ fn check_tenant_refs(ns: &Namespace, out: &mut Compiled) {
             )
         }
     };
+    let mut flag = |r: ObjectRef, tenant: &str| {
+        out.problems
+            .push(Problem::new(&r, "spec.tenant", unknown_reason(tenant)));
+        flagged.push((r.kind, r.name));
+    };
     for u in ns.units.values().filter(|u| unknown(&u.spec.tenant)) {
-        out.problems.push(Problem::new(
-            &object_ref(Kind::OrgUnit, *u),
-            "spec.tenant",
-            unknown_reason(&u.spec.tenant),
-        ));
+        flag(object_ref(Kind::OrgUnit, *u), &u.spec.tenant);
     }
     for g in ns.grants.values().filter(|g| unknown(&g.spec.tenant)) {
-        out.problems.push(Problem::new(
-            &object_ref(Kind::UserGrant, *g),
-            "spec.tenant",
-            unknown_reason(&g.spec.tenant),
-        ));
+        flag(object_ref(Kind::UserGrant, *g), &g.spec.tenant);
     }
     for i in ns.integrations.values().filter(|i| unknown(&i.spec.tenant)) {
-        out.problems.push(Problem::new(
-            &object_ref(Kind::Integration, *i),
-            "spec.tenant",
-            unknown_reason(&i.spec.tenant),
-        ));
+        flag(object_ref(Kind::Integration, *i), &i.spec.tenant);
     }
+    flagged
 }
 
 /// The tenant's policy with durations parsed; `None` where the tenant is unusable.

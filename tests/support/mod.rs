@@ -93,6 +93,38 @@ pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
 }
 
+/// The directory suffixes of the three example customers.
+pub const SUFFIXES: [&str; 3] = ["dc=acme,dc=fi", "dc=aarhus,dc=dk", "dc=vardgivaren,dc=se"];
+
+/// A copy of examples/ whose directory Integrations point at `slapd` as its admin.
+pub fn examples_against(slapd: &slapd::Slapd, dir: &Path) -> PathBuf {
+    let root = dir.join("examples");
+    copy_dir(&examples(), &root);
+    for (customer, endpoint) in [
+        ("fi-acme", "ldaps://ldap.acme.internal:636"),
+        ("dk-aarhus", "ldap://ldap.aarhus.internal:389"),
+        ("se-vardgivaren", "ldaps://katalog.vardgivaren.se:636"),
+    ] {
+        let f = root.join(customer).join("integrations.yaml");
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(text.contains(endpoint));
+        let text: String = text
+            .replace(endpoint, &slapd.url())
+            .lines()
+            .filter(|l| !l.starts_with("  tls:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&f, text).unwrap();
+        let c = root.join(customer).join("secrets/credentials.yaml");
+        let text = std::fs::read_to_string(&c)
+            .unwrap()
+            .replace("cn=accord,ou=services,", "cn=admin,")
+            .replace("change-me", slapd::ADMIN_PW);
+        std::fs::write(&c, text).unwrap();
+    }
+    root
+}
+
 /// A small valid tenant with two units, one admin pair and an LDAP directory.
 pub const BASE: &str = r#"
 apiVersion: accord.dev/v1alpha1
