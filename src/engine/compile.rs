@@ -75,6 +75,9 @@ struct Namespace<'a> {
     /// Some input of this namespace could not be read at all: an object missing here may
     /// exist, so a reference to it is no error of its own (the unread input is reported).
     may_hide: bool,
+    /// Inputs that may have declared objects here and could not be read (or whose place is
+    /// uncertain): every removal in this namespace's targets is held while there are any.
+    held_by: Vec<String>,
 }
 
 impl Namespace<'_> {
@@ -144,6 +147,7 @@ pub fn compile(snap: &Snapshot, today: Date) -> Compiled {
         grants: BTreeMap::new(),
         integrations: BTreeMap::new(),
         unusable: BTreeMap::new(),
+        held_by: Vec::new(),
     };
     for (r, why) in snap.unreadable.iter().chain(&nonconforming) {
         namespaces
@@ -174,13 +178,25 @@ pub fn compile(snap: &Snapshot, today: Date) -> Compiled {
     index!(snap.integrations, integrations, Kind::Integration);
 
     // Tenants are independent: compile them on every core, merge in a fixed order.
+    let mut misplaced = Vec::new();
     for ns in namespaces.values_mut() {
         // An object naming a tenant that is not there is frozen wherever it stood before:
-        // one bad field never removes what was provisioned.
+        // one bad field never removes what was provisioned. And it may well be in the wrong
+        // namespace (a lost `namespace:` line puts it in the default one), so the namespace
+        // it meant is unknown: removals are held everywhere until it is fixed.
         for (kind, name) in check_tenant_refs(ns, &mut out) {
+            let r = ObjectRef::new(kind, &ns.name, &name);
+            misplaced.push(format!(
+                "{}: {r} names a Tenant that is not in its namespace, so it may belong to another",
+                snap.origin(&r).unwrap_or_else(|| r.to_string())
+            ));
             ns.unusable
                 .insert((kind, name), "it names a Tenant that does not exist".into());
         }
+    }
+    for ns in namespaces.values_mut() {
+        ns.held_by = snap.unread_in(&ns.name);
+        ns.held_by.extend(misplaced.iter().cloned());
     }
     let mut work: Vec<(&Namespace, &str, &Tenant)> = Vec::new();
     for ns in namespaces.values() {
@@ -523,6 +539,7 @@ fn compile_tenant(
     let policy = parse_policy(&tref, tenant, &mut out.problems, &mut out.violations);
     let unreadable_unit_names: BTreeSet<String> =
         ns.unusable_of(Kind::OrgUnit).map(|(n, _)| n.clone()).collect();
+    let tree_uncertain = !unreadable_unit_names.is_empty() || ns.may_hide;
     let (tree, tree_problems) = build_tree(
         &ns.name,
         name,
@@ -531,6 +548,7 @@ fn compile_tenant(
         ns.may_hide,
     );
     out.problems.extend(tree_problems);
+    let tree_uncertain = tree_uncertain || !tree.broken.is_empty();
 
     let mut view = TenantView {
         object: tref.clone(),
@@ -811,6 +829,7 @@ fn compile_tenant(
         );
         let mut expanded = BTreeSet::new();
         let mut scopes_ok = true;
+        let mut uncertain_scope = false;
         for (i, s) in gs.scopes.iter().enumerate() {
             match unit_of(
                 ns,
@@ -821,6 +840,11 @@ fn compile_tenant(
                 &s.unit,
                 &mut out.problems,
             ) {
+                // Sub-units that could not be placed or read would be missing from the
+                // expansion, and the person would lose them: the grant waits instead.
+                Some(_) if s.include_descendants && tree_uncertain => {
+                    uncertain_scope = true;
+                }
                 Some(u) if s.include_descendants => {
                     expanded.extend(tree.subtree(&u.name).into_iter().map(String::from))
                 }
@@ -832,13 +856,16 @@ fn compile_tenant(
         }
 
         let has_errors = out.problems.len() > before;
-        let Some(home) = home.filter(|_| scopes_ok && !has_errors && unread_secret.is_none())
-        else {
+        let Some(home) = home.filter(|_| {
+            scopes_ok && !has_errors && unread_secret.is_none() && !uncertain_scope
+        }) else {
             frozen_people.insert(gname.to_string());
             let why = if has_errors {
                 "the UserGrant has errors".to_string()
             } else if let Some(why) = unread_secret {
                 why
+            } else if uncertain_scope {
+                "a scope takes in sub-units, and some units of the org tree could not be read or placed".to_string()
             } else {
                 "it refers to a unit that is missing or whose place in the org tree is broken"
                     .to_string()
@@ -1007,7 +1034,7 @@ fn compile_tenant(
             deletion: spec.policy.deletion.clone(),
             objects: objects.into_iter().map(|o| (o.key.clone(), o)).collect(),
             frozen,
-            unread: snap.unread_in(&ns.name),
+            unread: ns.held_by.clone(),
         });
     }
     out.tenants.push(view);

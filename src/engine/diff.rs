@@ -15,9 +15,19 @@ pub fn diff(
     baseline: Baseline,
     confirmed_deletions: u32,
 ) -> TargetPlan {
+    let frozen_people: BTreeSet<&str> = desired
+        .frozen
+        .iter()
+        .filter(|k| k.kind == ObjectKind::Person)
+        .map(|k| k.id.as_str())
+        .collect();
+    let kept = kept_for_frozen(&desired, actual, &frozen_people);
     let mut deletes = Vec::new();
     for (key, have) in &actual.objects {
-        if !desired.objects.contains_key(key) && !desired.frozen.contains(key) {
+        if !desired.objects.contains_key(key)
+            && !desired.frozen.contains(key)
+            && !kept.contains(key)
+        {
             deletes.push(Op::Delete {
                 key: key.clone(),
                 depth: have.depth,
@@ -26,12 +36,6 @@ pub fn diff(
             });
         }
     }
-    let frozen_people: BTreeSet<&str> = desired
-        .frozen
-        .iter()
-        .filter(|k| k.kind == ObjectKind::Person)
-        .map(|k| k.id.as_str())
-        .collect();
     let mut ops = Vec::new();
     let mut unchanged = 0;
     for (key, want) in desired.objects {
@@ -119,6 +123,44 @@ pub fn diff(
         frozen: desired.frozen.len(),
         person_deletions: person_deletes as usize,
         released_by_confirmation,
+    }
+}
+
+/// Objects no longer wanted that still hold something frozen, and so stay: a group with a
+/// frozen member (a person left as they are keeps their groups), and a unit under which a
+/// kept object sits (deleting it would strand or fail on its children).
+fn kept_for_frozen(
+    desired: &DesiredTarget,
+    actual: &ObservedState,
+    frozen_people: &BTreeSet<&str>,
+) -> BTreeSet<super::state::ObjectKey> {
+    use super::state::ObjectKey;
+    let unwanted = |k: &ObjectKey| !desired.objects.contains_key(k) && !desired.frozen.contains(k);
+    let mut kept: BTreeSet<ObjectKey> = actual
+        .objects
+        .values()
+        .filter(|o| o.key.kind == ObjectKind::Group && unwanted(&o.key))
+        .filter(|o| {
+            o.attrs
+                .get(MEMBER_ATTR)
+                .is_some_and(|m| m.iter().any(|p| frozen_people.contains(p.as_str())))
+        })
+        .map(|o| o.key.clone())
+        .collect();
+    // Parents of whatever stays, up the tree (each step adds at least one unit, or stops).
+    loop {
+        let parents: BTreeSet<ObjectKey> = actual
+            .objects
+            .values()
+            .filter(|o| !unwanted(&o.key) || kept.contains(&o.key))
+            .filter_map(|o| o.parent.as_ref())
+            .map(|p| ObjectKey::new(ObjectKind::Unit, p.clone()))
+            .filter(|k| actual.objects.contains_key(k) && unwanted(k) && !kept.contains(k))
+            .collect();
+        if parents.is_empty() {
+            return kept;
+        }
+        kept.extend(parents);
     }
 }
 

@@ -115,6 +115,9 @@ pub struct ParsedDoc {
     problems: Vec<Problem>,
     /// Set when what this input declared cannot be known.
     unread: Option<UnreadInput>,
+    /// Whether the document says its namespace (rather than taking the default): only then
+    /// is the namespace of a document with problems known.
+    namespace_stated: bool,
 }
 
 enum Content {
@@ -137,6 +140,19 @@ impl ParsedDoc {
             content: Content::Failed,
             problems: vec![],
             unread: None,
+            namespace_stated: false,
+        }
+    }
+
+    /// A document with problems that did not say its namespace: its `namespace:` line may be
+    /// what was lost, so the namespace it meant is unknown and every namespace is held.
+    fn hold_if_namespace_unstated(&mut self) {
+        if self.has_problems() && !self.namespace_stated && self.unread.is_none() {
+            self.unread = Some(UnreadInput {
+                input: self.origin.clone(),
+                reason: "it cannot be read and does not say its namespace".into(),
+                namespace: None,
+            });
         }
     }
 
@@ -199,7 +215,11 @@ fn parse_text(name: &str, text: &str, default_namespace: &str) -> Vec<ParsedDoc>
             input: last.origin.clone(),
             reason: "the file's last document cannot be read, so the file may have been cut short"
                 .into(),
-            namespace: last.object.as_ref().map(|o| o.namespace.clone()),
+            namespace: last
+                .object
+                .as_ref()
+                .filter(|_| last.namespace_stated)
+                .map(|o| o.namespace.clone()),
         });
     }
     docs
@@ -325,7 +345,7 @@ fn typed_document(
     let mut unknown = Vec::new();
     let mut note = |p: String| {
         // Status and metadata carry what the cluster writes; only spec is checked.
-        if p.starts_with("spec.") {
+        if checked_field(&p) {
             unknown.push(p);
         }
     };
@@ -356,6 +376,7 @@ fn typed_document(
             }
             if pd.has_problems() && pd.object.is_some() {
                 pd.content = Content::Failed;
+                pd.hold_if_namespace_unstated();
             }
             pd
         }
@@ -370,9 +391,18 @@ fn typed_document(
             let (name, namespace) = name_and_namespace(&v);
             identify(&mut pd, kind, name, namespace, default_namespace);
             pd.problem(e.field, e.reason);
+            pd.hold_if_namespace_unstated();
             pd
         }
     }
+}
+
+/// Whether an unknown field is reported: anything in spec, and any top-level key (a misspelt
+/// `metadata` would otherwise leave the object nameless without a word). Status and
+/// metadata carry what the cluster writes.
+fn checked_field(path: &str) -> bool {
+    path.starts_with("spec.")
+        || (!path.contains(['.', '[']) && path != "apiVersion" && path != "kind")
 }
 
 /// metadata.name and metadata.namespace when they are strings; a namespace that is there
@@ -400,6 +430,7 @@ fn identify(
     namespace: Option<String>,
     default_namespace: &str,
 ) {
+    pd.namespace_stated = namespace.as_ref().is_some_and(|ns| !ns.contains('\u{0}'));
     let namespace = match namespace {
         None => Some(default_namespace.to_string()),
         Some(ns) if ns.contains('\u{0}') => None,
@@ -413,9 +444,11 @@ fn identify(
                 name,
             });
         }
-        (_, namespace) => {
+        _ => {
+            // Without a name nothing ties it to what it was; its namespace line may be gone
+            // with the name, so which namespace it meant is not known either.
             let reason = format!("a {} needs a name", kind.as_str());
-            *pd = ParsedDoc::unread(&pd.origin, None, namespace, "metadata.name".into(), reason);
+            *pd = ParsedDoc::unread(&pd.origin, None, None, "metadata.name".into(), reason);
         }
     }
 }
@@ -456,11 +489,8 @@ fn from_value(origin: &str, value: Value, prefix: &str, default_namespace: &str)
         }
         Class::List => return list_items(origin, value, prefix, default_namespace),
         Class::Suspect(why) => {
-            let ns = match &namespace {
-                None => Some(default_namespace.to_string()),
-                Some(ns) if ns.contains('\u{0}') => None,
-                Some(ns) => Some(ns.clone()),
-            };
+            // Only a namespace the document states is known: a missing line may be damage.
+            let ns = namespace.filter(|ns| !ns.contains('\u{0}'));
             return vec![ParsedDoc::unread(origin, None, ns, field("kind"), why)];
         }
         Class::Secret => Kind::Secret,
@@ -475,7 +505,7 @@ fn from_value(origin: &str, value: Value, prefix: &str, default_namespace: &str)
     }
     let mut unknown = Vec::new();
     let mut note = |p: String| {
-        if p.starts_with("spec.") {
+        if checked_field(&p) {
             unknown.push(p);
         }
     };
@@ -499,6 +529,7 @@ fn from_value(origin: &str, value: Value, prefix: &str, default_namespace: &str)
         }
         Err((f, reason)) => pd.problem(field(&f), reason),
     }
+    pd.hold_if_namespace_unstated();
     vec![pd]
 }
 
