@@ -6,8 +6,14 @@ fn main() {
     let cli = match accord::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+            // clap quotes the value it could not use: masked like every other message.
+            let text = accord::validate::redact::masked(&e.to_string()).into_owned();
+            if e.use_stderr() {
+                eprint!("{text}");
+                std::process::exit(1);
+            }
+            print!("{text}");
+            std::process::exit(0);
         }
     };
     std::process::exit(accord::cli::run(cli));

@@ -102,11 +102,13 @@ pub fn run(args: PlanArgs) -> i32 {
             };
             println!(
                 "accord plan of {} ({} files{}, {where_})\n",
-                paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                crate::validate::redact::shown(
+                    &paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
                 files,
                 match ignored {
                     0 => String::new(),

@@ -27,11 +27,14 @@ impl Kind {
     }
 }
 
-/// Identifies one input object: kind, namespace and name.
+/// Identifies one input object: kind, namespace and name. Shown and serialised masked: a
+/// name is a value someone typed.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ObjectRef {
     pub kind: Kind,
+    #[serde(serialize_with = "shown")]
     pub namespace: String,
+    #[serde(serialize_with = "shown")]
     pub name: String,
 }
 

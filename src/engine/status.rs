@@ -44,7 +44,8 @@ pub fn condition(
         type_: kind.to_string(),
         status: status.to_string(),
         reason: reason.to_string(),
-        message: message.to_string(),
+        // Status is read by everyone with access to the namespace: never a value unmasked.
+        message: crate::validate::redact::shown(message).into_owned(),
         observed_generation: generation,
         last_transition_time: since,
     }
@@ -215,7 +216,7 @@ pub fn statuses(
                 t["drift"] = json!(drift);
             }
             if let Some(m) = message {
-                t["message"] = json!(m);
+                t["message"] = json!(crate::validate::redact::shown(&m));
             }
             targets.push(t);
         }

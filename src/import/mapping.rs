@@ -56,6 +56,7 @@ const PRESETS: &[(&str, Field)] = &[
     ("voimassa asti", Field::ValidUntil),
     ("voimassa alkaen", Field::ValidFrom),
     ("henkilönumero", Field::EmployeeNumber),
+    ("työntekijänumero", Field::EmployeeNumber),
     ("nimike", Field::Title),
     ("roolit", Field::Roles),
     ("toiminnot", Field::Features),

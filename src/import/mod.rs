@@ -172,6 +172,18 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome, String> {
             None => req.out.join(format!("{name}.yaml")),
         };
         let mut grant = merge(previous, p, &name, &ns, &req.tenant, country, &mapping);
+        // The same limits plan holds every UserGrant to: a row that would make a manifest
+        // plan refuses is reported here instead of written.
+        let limits = crate::engine::conform::check(Kind::UserGrant, &grant.metadata, &grant.spec);
+        if let Some((field, reason)) = limits.into_iter().next() {
+            outcome.problems.push(RowProblem {
+                row: p.row,
+                column: field,
+                value: String::new(),
+                reason,
+            });
+            continue;
+        }
         match p.national_id.clone() {
             Some(Some(id)) => {
                 if secret.get(&name).as_deref() != Some(id.as_str()) {

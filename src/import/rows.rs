@@ -168,6 +168,17 @@ pub fn check_rows(
                 continue;
             }
             let value = cell.trim();
+            if !field.is_sensitive()
+                && *field != Field::Ignore
+                && crate::validate::redact::has_national_id(value)
+                && !(*field == Field::Phone && value.chars().all(|c| c.is_ascii_digit() || " +()-".contains(c)) && !value.contains('-'))
+            {
+                bad(
+                    col,
+                    "holds what looks like a national identity number; those belong only in the national identity number column (have the columns shifted?)".into(),
+                );
+                continue;
+            }
             match field {
                 Field::GivenName | Field::FamilyName => {
                     if value.is_empty() {

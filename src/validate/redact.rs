@@ -15,7 +15,9 @@ pub fn find_national_ids(text: &str) -> Vec<(Range<usize>, Country)> {
     let mut found = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        let starts_run = b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_digit());
+        // A run right after `+` is a phone number in E.164, never an identity number.
+        let starts_run = b[i].is_ascii_digit()
+            && (i == 0 || (!b[i - 1].is_ascii_digit() && b[i - 1] != b'+'));
         if !starts_run {
             i += 1;
             continue;
@@ -65,8 +67,10 @@ fn candidate(b: &[u8], start: usize, run: usize) -> Option<(usize, Country)> {
             }
         }
     }
+    // A four-digit year of a person alive or recently dead: 18xx, 19xx or 20xx.
+    let century = matches!(b.get(start..start + 2), Some(b"18" | b"19" | b"20"));
     // YYYYMMDD-NNNN
-    if run == 8 && matches!(sep, Some(b'-' | b'+')) && digits_at(start + 9, 4) {
+    if run == 8 && century && matches!(sep, Some(b'-' | b'+')) && digits_at(start + 9, 4) {
         let end = start + 13;
         if digit_boundary(end) && validate_national_id(Country::Se, text(end)).is_ok() {
             return Some((end, Country::Se));
@@ -78,7 +82,7 @@ fn candidate(b: &[u8], start: usize, run: usize) -> Option<(usize, Country)> {
         10 if validate_national_id(Country::Se, t).is_ok() => Some((end, Country::Se)),
         10 if validate_national_id(Country::Dk, t).is_ok() => Some((end, Country::Dk)),
         11 if validate_national_id(Country::No, t).is_ok() => Some((end, Country::No)),
-        12 if validate_national_id(Country::Se, t).is_ok() => Some((end, Country::Se)),
+        12 if century && validate_national_id(Country::Se, t).is_ok() => Some((end, Country::Se)),
         _ => None,
     }
 }
@@ -190,6 +194,8 @@ mod tests {
         for text in [
             "+358401234567",
             "+46701234567",
+            "+358 40 123 4567",
+            "358401234567",
             "SE2321000016-7F3K",
             "1234567-1",
             "556677-8899",
