@@ -122,7 +122,9 @@ pub fn typed<T: DeserializeOwned>(
     doc: &Document,
     unknown: &mut dyn FnMut(String),
 ) -> Result<T, ParseError> {
-    if let Some(v) = super::fast::from_str_fast::<T>(&doc.text, unknown) {
+    if let Some(text) = fast_text(&doc.text)
+        && let Some(v) = super::fast::from_str_fast::<T>(&text, unknown)
+    {
         return Ok(v);
     }
     let mut track = serde_path_to_error::Track::new();
@@ -148,6 +150,22 @@ pub fn from_single<T: DeserializeOwned>(text: &str) -> Result<T, ParseError> {
         text: "{}\n".into(),
     });
     typed(&doc, &mut |_| {})
+}
+
+/// The document as the fast path takes it: without its `---` line (blanked, so that lines
+/// still count the same); none when it has directives or content on the marker line.
+fn fast_text(text: &str) -> Option<Cow<'_, str>> {
+    if text.starts_with('%') || text.contains("\n%") {
+        return None;
+    }
+    match text.find("---") {
+        None => Some(Cow::Borrowed(text)),
+        Some(at) if (at == 0 || text.as_bytes()[at - 1] == b'\n') && text[at..].starts_with("---\n") => {
+            Some(Cow::Owned(format!("{}{}", &text[..at], &text[at + 3..])))
+        }
+        Some(_) if !text.lines().any(|l| l.starts_with("---")) => Some(Cow::Borrowed(text)),
+        Some(_) => None,
+    }
 }
 
 /// Parses one document into a generic value (for kinds other than accord's, Lists and
