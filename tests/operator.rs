@@ -997,3 +997,100 @@ fn webhook_receivers_get_the_whole_state_every_full_state_interval() {
     assert!(s.rejected.is_empty(), "{:?}", s.rejected);
     assert_eq!(s.people.len(), 18);
 }
+
+/// A UserGrant in the cluster that does not parse (its CRD changed under it, or another
+/// version wrote it) is frozen, not taken for deleted: the person stays in the directory with
+/// their groups, the grant's status and an event say which field, never its value, and the
+/// watch goes on for everyone else. Fixed, the grant is reconciled again.
+#[test]
+fn an_object_that_does_not_parse_is_frozen_and_reported_not_deleted() {
+    let scratch = Scratch::new("operator-unreadable");
+    let e = Emulator::start();
+    let slapd = Slapd::start(&scratch.0, &["dc=acme,dc=fi"]);
+    load_acme(&e, &slapd, &scratch.0);
+    let op = Operator::start(&e, &scratch.0, "solo");
+    wait_until("Anna in LDAP", 60, || anna_phone(&slapd).contains("telephoneNumber"), &op);
+    wait_until("everyone applied", 60, || ready(&e, "Tenant", "acme"), &op);
+    let groups_before = slapd.search("dc=acme,dc=fi", &format!("(member={ANNA})"), &["1.1"]);
+    assert!(groups_before.contains("dn: "), "Anna is in groups");
+
+    let (_, mut anna) = kube(&e, "GET", "UserGrant", Some("anna-virtanen"), None);
+    anna["spec"]["validFrom"] = json!("131052-308T");
+    anna["spec"]["roles"] = json!("not a list");
+    e.write_unchecked(anna.clone());
+    // The grant's own status cannot always be written (a server validates the whole object
+    // on a status write), so the Tenant's status says it, and an event on the grant.
+    wait_until(
+        "the Tenant reporting Anna's grant unreadable",
+        60,
+        || {
+            let (_, t) = kube(&e, "GET", "Tenant", Some("acme"), None);
+            condition(&t, "Unreadable").is_some_and(|c| c.0 == "True")
+        },
+        &op,
+    );
+    let (_, t) = kube(&e, "GET", "Tenant", Some("acme"), None);
+    let (_, reason, message) = condition(&t, "Unreadable").unwrap();
+    assert_eq!(reason, "ObjectsUnreadable");
+    assert!(message.contains("UserGrant customer-acme/anna-virtanen"), "{message}");
+    assert!(message.contains("spec."), "names the field: {message}");
+    assert!(!message.contains("131052"), "never the value: {message}");
+    // Another grant's edit still goes through: the freeze is Anna's only.
+    let (code, _) = kube(
+        &e,
+        "PATCH",
+        "UserGrant",
+        Some("liisa-korhonen"),
+        Some(json!({"spec": {"person": {"phone": "+358 40 555 0101"}}})),
+    );
+    assert_eq!(code, 200);
+    let liisa = "(uid=liisa-korhonen)";
+    wait_until(
+        "Liisa's edit in LDAP",
+        60,
+        || slapd.search("dc=acme,dc=fi", liisa, &["telephoneNumber"]).contains("+358405550101"),
+        &op,
+    );
+    // Anna is exactly as she was, through several syncs.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(anna_phone(&slapd).contains("telephoneNumber"), "Anna is still there");
+    assert_eq!(
+        slapd.search("dc=acme,dc=fi", &format!("(member={ANNA})"), &["1.1"]),
+        groups_before,
+        "Anna keeps her groups"
+    );
+    let log = op.log();
+    assert!(!log.contains("131052"), "the log never shows the value");
+    let events = http(
+        "GET",
+        format!("{}/apis/events.k8s.io/v1/namespaces/{NS}/events", e.url()),
+        "",
+        None,
+    )
+    .1;
+    let unreadable = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|ev| ev["reason"] == "Unreadable" && ev["regarding"]["name"] == "anna-virtanen")
+        .expect("an Unreadable event on the grant");
+    assert!(!unreadable.to_string().contains("131052"), "{unreadable}");
+
+    // Fixed, it is read again and reconciled.
+    let (_, mut fixed) = kube(&e, "GET", "UserGrant", Some("anna-virtanen"), None);
+    fixed["spec"]["validFrom"] = json!("2026-01-01");
+    fixed["spec"]["roles"] = json!(["unit-admin", "occupational-nurse"]);
+    fixed["spec"]["person"]["phone"] = json!("+358 40 555 0202");
+    e.write_unchecked(fixed);
+    wait_until("Anna's fixed grant applied", 60, || anna_phone(&slapd).contains("+358405550202"), &op);
+    wait_until("Anna ready again", 60, || ready(&e, "UserGrant", "anna-virtanen"), &op);
+    wait_until(
+        "the Tenant no longer reporting it",
+        60,
+        || {
+            let (_, t) = kube(&e, "GET", "Tenant", Some("acme"), None);
+            condition(&t, "Unreadable").is_some_and(|c| c.0 == "False")
+        },
+        &op,
+    );
+}

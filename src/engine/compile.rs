@@ -46,6 +46,9 @@ pub struct TenantView {
     pub grants: Vec<GrantView>,
     /// Input left as it is downstream because of errors, and why.
     pub frozen: Vec<(ObjectRef, String)>,
+    /// Objects of the tenant's namespace that exist but could not be read, and why: what
+    /// they stand for is frozen, and the Tenant's status says so.
+    pub unreadable: Vec<(ObjectRef, String)>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -556,6 +559,12 @@ fn compile_tenant(
         units: vec![],
         grants: vec![],
         frozen: vec![],
+        unreadable: snap
+            .unreadable
+            .iter()
+            .filter(|(r, _)| r.namespace == ns.name)
+            .map(|(r, why)| (r.clone(), why.clone()))
+            .collect(),
     };
     view.counts.org_units = (tree.units.len() + tree.broken.len()) as u32;
     for u in tree.units.values() {

@@ -56,6 +56,7 @@ pub fn is_bad(c: &Condition) -> bool {
     matches!(
         (c.type_.as_str(), c.status.as_str()),
         ("Ready", "False")
+            | ("Unreadable", "True")
             | ("Reachable", "False")
             | ("Synced", "False")
             | ("Drifted", "True")
@@ -464,6 +465,24 @@ pub fn statuses(
                 .iter()
                 .chain(&not_ready)
                 .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
+            prev.generation,
+            now,
+        ),
+        condition(
+            &prev.conditions,
+            "Unreadable",
+            !view.unreadable.is_empty(),
+            if view.unreadable.is_empty() {
+                "AllRead"
+            } else {
+                "ObjectsUnreadable"
+            },
+            &view
+                .unreadable
+                .iter()
+                .map(|(r, why)| format!("{r}: {why}; left as it is downstream"))
                 .collect::<Vec<_>>()
                 .join("; "),
             prev.generation,

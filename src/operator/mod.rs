@@ -113,6 +113,7 @@ pub fn run(args: OperatorArgs) -> i32 {
                 // parse: below error level, nothing of kube's is logged.
                 .unwrap_or_else(|_| "info,kube=error,kube_client=error,hyper=warn".into()),
         )
+        .with_writer(MaskedStdout)
         .try_init();
     crate::targets::http::crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -125,6 +126,38 @@ pub fn run(args: OperatorArgs) -> i32 {
             tracing::error!(error = %e, "operator stopped");
             1
         }
+    }
+}
+
+/// Log lines leave with national identity numbers masked, whoever wrote them: accord, kube,
+/// or an error body in which a server echoed a value.
+struct MaskedStdout;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MaskedStdout {
+    type Writer = MaskedLine;
+    fn make_writer(&'a self) -> MaskedLine {
+        MaskedLine(Vec::new())
+    }
+}
+
+/// One log event, written masked when the subscriber is done with it.
+struct MaskedLine(Vec<u8>);
+
+impl std::io::Write for MaskedLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for MaskedLine {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let masked = crate::validate::redact::masked(&text);
+        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), masked.as_bytes());
     }
 }
 
