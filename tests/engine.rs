@@ -201,6 +201,18 @@ fn policy_too_few_admins() {
 }
 
 #[test]
+fn min_admins_without_any_admin_role_is_a_finding() {
+    let no_admin_role = compile_yaml(
+        &support::BASE.replace("    - {name: admin, admin: true}\n", "    - {name: admin}\n"),
+    );
+    let v: Vec<String> = no_admin_role.violations.iter().map(|v| v.to_string()).collect();
+    assert!(
+        v.iter().any(|v| v.contains("TooFewAdmins") && v.contains("no role is marked admin")),
+        "{v:?}"
+    );
+}
+
+#[test]
 fn policy_shared_accounts() {
     let forbidden = with_base(&format!("{EXTRA}  shared: true\n"));
     assert!(

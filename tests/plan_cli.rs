@@ -379,3 +379,45 @@ fn the_examples_plan_cleanly_and_never_show_a_national_identity_number() {
         }
     }
 }
+
+/// A usage mistake must never look like "the plan would change something" (exit 2) to a CI
+/// pipeline: it exits 1, like any other error.
+#[test]
+fn usage_errors_exit_1_and_an_empty_folder_says_so() {
+    let dir = Scratch::new("usage");
+    dir.write("base.yaml", BASE);
+    let path = dir.0.to_str().unwrap();
+    for args in [
+        vec!["plan", "--offlin", path],
+        vec!["plan", "--today", "2026-02-30", path],
+        vec!["plan", "--today", "tomorrow", path],
+        vec!["plan", "--output", "xml", path],
+        vec!["apply", "--confirm-deletions", "-3", path],
+        vec!["frobnicate"],
+    ] {
+        let run = accord(&args);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("error:"), "{args:?}: {}", run.stderr);
+    }
+    assert_eq!(accord(&["--help"]).code, 0);
+    let empty = Scratch::new("empty");
+    let run = accord(&["plan", "--offline", empty.0.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stderr.contains("holds no manifests"), "{}", run.stderr);
+}
+
+/// Control characters in names and values are escaped wherever text output shows them.
+#[test]
+fn values_cannot_forge_plan_lines_or_drive_the_terminal() {
+    let dir = Scratch::new("escape");
+    dir.write("base.yaml", BASE);
+    dir.write(
+        "more/bad.yaml",
+        "apiVersion: accord.dev/v1alpha1\nkind: UserGrant\nmetadata: {name: eve, namespace: t}\nspec:\n  tenant: acme\n  person: {givenName: \"Eve\\n+ person forged\\u001b[2J\", familyName: X, email: eve@acme.fi}\n  unit: root\n  groups: [\"team\\u001b]0;title\\u0007\"]\n",
+    );
+    let run = accord(&["plan", "--offline", "--today", "2026-11-22", dir.0.to_str().unwrap()]);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(!all.contains('\u{1b}') && !all.contains('\u{7}'), "a raw escape reached the output:\n{all}");
+    assert!(!all.contains("\n+ person forged"), "a value forged a plan line:\n{all}");
+    assert_eq!(run.code, 1, "such values are refused: {all}");
+}

@@ -206,10 +206,14 @@ fn parse_text(name: &str, text: &str, default_namespace: &str) -> Vec<ParsedDoc>
         .flat_map(|doc| parse_document(name, &doc, default_namespace))
         .collect();
     // A file cut short ends in a document that cannot be read, and what followed it is
-    // gone without a trace: hold the namespace of that last document.
+    // gone without a trace: hold the namespace of that last document. Cut short looks like
+    // a last line without its line break, or fields missing at the end; a wrong value in a
+    // complete document (a typo'd date) does not, and only freezes its own object.
+    let ends_mid_line = !text.ends_with('\n');
     if let Some(last) = docs.last_mut()
         && last.has_problems()
         && last.unread.is_none()
+        && (ends_mid_line || last.problems.iter().any(looks_cut))
     {
         last.unread = Some(UnreadInput {
             input: last.origin.clone(),
@@ -223,6 +227,12 @@ fn parse_text(name: &str, text: &str, default_namespace: &str) -> Vec<ParsedDoc>
         });
     }
     docs
+}
+
+/// Whether a problem is what a document cut off at a line end shows: a required field
+/// missing, or a key whose value is gone.
+fn looks_cut(p: &Problem) -> bool {
+    p.reason.starts_with("missing field") || p.reason.starts_with("is empty; a value is needed")
 }
 
 /// How a document's apiVersion and kind are read.

@@ -133,10 +133,19 @@ pub fn typed<T: DeserializeOwned>(
         let mut note = |p: serde_ignored::Path| unknown(p.to_string());
         T::deserialize(serde_ignored::Deserializer::new(de, &mut note))
     });
-    result.map_err(|e| ParseError {
-        line: line_of(doc, &e),
-        field: field_of(&track.path().to_string()),
-        reason: reason(&e),
+    result.map_err(|e| {
+        let field = field_of(&track.path().to_string());
+        let reason = match reason(&e) {
+            r if r == "has an invalid value" && is_date_field(&field) => {
+                "is not a date that exists (write it as 2027-12-31)".to_string()
+            }
+            r => r,
+        };
+        ParseError {
+            line: line_of(doc, &e),
+            field,
+            reason,
+        }
     })
 }
 
@@ -178,6 +187,13 @@ pub fn value(doc: &Document) -> Result<serde_json::Value, ParseError> {
             reason: reason(&e),
         }
     })
+}
+
+/// Fields that hold a calendar date, for a message that says what to write.
+fn is_date_field(field: &str) -> bool {
+    ["validFrom", "validUntil", "lastAttested"]
+        .iter()
+        .any(|f| field.ends_with(f))
 }
 
 fn line_of(doc: &Document, e: &YamlError) -> usize {
