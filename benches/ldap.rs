@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use accord::engine::{compile, make_plan};
 use accord::manifests::load_paths;
-use accord::targets::{ApplyReport, Target, find_integration, observe_all};
+use accord::connectors::{ApplyReport, Target, find_integration, observe_all};
 
 fn write_estate(dir: &Path, url: &str, people: usize) {
     std::fs::create_dir_all(dir).unwrap();

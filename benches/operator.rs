@@ -38,7 +38,7 @@ fn main() {
         .join(format!("bench-operator-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(work.join("m")).unwrap();
-    accord::targets::http::crypto_provider();
+    accord::connectors::http::crypto_provider();
     let e = kube_emulator::Emulator::start();
     let ldap = slapd::Slapd::start(&work, &["dc=acme,dc=fi"]);
     let ns = "bench";

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use accord::engine::{compile, make_plan};
 use accord::manifests::load_paths;
-use accord::targets::{Target, find_integration};
+use accord::connectors::{Target, find_integration};
 
 fn write_estate(dir: &Path, url: &str, people: usize) {
     std::fs::create_dir_all(dir).unwrap();
@@ -69,7 +69,7 @@ fn main() {
         .join(format!("bench-scim-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     write_estate(&work, &server.url(), people);
-    accord::targets::http::crypto_provider();
+    accord::connectors::http::crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -5,5 +5,5 @@ pub mod import;
 pub mod manifests;
 pub mod operator;
 pub mod par;
-pub mod targets;
+pub mod connectors;
 pub mod validate;

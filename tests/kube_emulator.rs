@@ -15,7 +15,7 @@ use support::kube::Emulator;
 use accord::api::{OrgUnit, OrgUnitSpec, Tenant, TenantSpec};
 
 fn rt() -> tokio::runtime::Runtime {
-    accord::targets::http::crypto_provider();
+    accord::connectors::http::crypto_provider();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

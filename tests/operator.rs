@@ -19,7 +19,7 @@ const ANNA: &str =
     "uid=anna-virtanen,ou=acme-helsinki-kallio,ou=acme-helsinki,ou=acme,ou=people,dc=acme,dc=fi";
 
 fn rt() -> tokio::runtime::Runtime {
-    accord::targets::http::crypto_provider();
+    accord::connectors::http::crypto_provider();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

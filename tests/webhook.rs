@@ -138,7 +138,7 @@ fn tampered_replayed_and_stale_deliveries_are_rejected() {
         .enable_all()
         .build()
         .unwrap();
-    accord::targets::http::crypto_provider();
+    accord::connectors::http::crypto_provider();
     let client = reqwest::Client::new();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -160,7 +160,7 @@ fn tampered_replayed_and_stale_deliveries_are_rejected() {
             .status()
             .as_u16()
     };
-    let good = accord::targets::webhook::sign(KEY.as_bytes(), now, body);
+    let good = accord::connectors::webhook::sign(KEY.as_bytes(), now, body);
     // Tampered: the signature of another body.
     let tampered = br#"{"type":"person.upsert","person":{"id":"mallory","state":"Active","features":["employment"]}}"#;
     assert_eq!(send(now, tampered, good.clone(), "k1"), 401);
@@ -169,7 +169,7 @@ fn tampered_replayed_and_stale_deliveries_are_rejected() {
         send(
             now,
             body,
-            accord::targets::webhook::sign(b"not-the-key-at-all-1234", now, body),
+            accord::connectors::webhook::sign(b"not-the-key-at-all-1234", now, body),
             "k2"
         ),
         401
@@ -180,7 +180,7 @@ fn tampered_replayed_and_stale_deliveries_are_rejected() {
         send(
             old,
             body,
-            accord::targets::webhook::sign(KEY.as_bytes(), old, body),
+            accord::connectors::webhook::sign(KEY.as_bytes(), old, body),
             "k3"
         ),
         401

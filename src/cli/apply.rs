@@ -4,7 +4,7 @@ use clap::Args;
 
 use crate::api::ManagementMode;
 use crate::engine::plan::Baseline;
-use crate::targets::{ApplyOptions, ApplyReport, Target, find_integration};
+use crate::connectors::{ApplyOptions, ApplyReport, Target, find_integration};
 
 use super::plan::PlanArgs;
 

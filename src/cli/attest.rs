@@ -60,7 +60,7 @@ async fn cluster_snapshot(
     namespace: Option<&str>,
 ) -> Result<(crate::engine::Snapshot, kube::Client, String), String> {
     use kube::api::ListParams;
-    crate::targets::http::crypto_provider();
+    crate::connectors::http::crypto_provider();
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;

@@ -64,7 +64,7 @@ pub fn make(args: &PlanArgs, runtime: &tokio::runtime::Runtime) -> Planned {
     let observed = if args.offline {
         BTreeMap::new()
     } else {
-        runtime.block_on(crate::targets::observe_all(
+        runtime.block_on(crate::connectors::observe_all(
             &compiled.targets,
             &loaded.snapshot,
         ))

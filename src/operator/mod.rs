@@ -115,7 +115,7 @@ pub fn run(args: OperatorArgs) -> i32 {
         )
         .with_writer(MaskedStdout)
         .try_init();
-    crate::targets::http::crypto_provider();
+    crate::connectors::http::crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -15,7 +15,7 @@ use crate::api::{Integration, ManagementMode, OrgUnit, Tenant, UserGrant};
 use crate::engine::plan::{Baseline, Op, TargetPlan};
 use crate::engine::status::{Outcome, Previous, statuses};
 use crate::engine::{Kind, ObjectKind, ObjectRef, SecretData, Snapshot, compile, make_plan};
-use crate::targets::{ApplyOptions, Target, find_integration, observe_all};
+use crate::connectors::{ApplyOptions, Target, find_integration, observe_all};
 
 use super::metrics::{ErrorLabel, IntegrationLabel};
 use super::{CONFIRM_ANNOTATION, Context, FIELD_MANAGER, FINALIZER, ORPHAN_ANNOTATION, TenantKey};
@@ -672,7 +672,7 @@ async fn clean_up(integration: &Integration, snap: &Snapshot) -> bool {
     let desired = crate::engine::DesiredTarget {
         integration: ObjectRef::new(
             Kind::Integration,
-            crate::targets::namespace_of(integration),
+            crate::connectors::namespace_of(integration),
             &name,
         ),
         tenant: integration.spec.tenant.clone(),

@@ -85,7 +85,7 @@ where
     F: std::future::Future + Send,
     F::Output: Send,
 {
-    accord::targets::http::crypto_provider();
+    accord::connectors::http::crypto_provider();
     std::thread::scope(|s| {
         s.spawn(|| {
             tokio::runtime::Builder::new_current_thread()

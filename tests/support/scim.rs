@@ -85,7 +85,7 @@ impl Drop for ScimServer {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    accord::targets::http::crypto_provider();
+    accord::connectors::http::crypto_provider();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

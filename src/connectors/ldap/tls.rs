@@ -10,7 +10,7 @@ use rustls_pki_types::pem::PemObject;
 
 use crate::api::TlsSettings;
 use crate::engine::Snapshot;
-use crate::targets::TargetError;
+use crate::connectors::TargetError;
 
 #[derive(Clone, Default)]
 pub struct TlsOptions {
@@ -31,7 +31,7 @@ impl TlsOptions {
         let ca_pem = match &tls.ca_secret_ref {
             None => None,
             Some(r) => Some(
-                crate::targets::secret_value_of(snapshot, ns, &r.secret_name, &r.key, "CA")?
+                crate::connectors::secret_value_of(snapshot, ns, &r.secret_name, &r.key, "CA")?
                     .to_string(),
             ),
         };

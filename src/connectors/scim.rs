@@ -456,7 +456,7 @@ impl ScimTarget {
                 let current = self.get(&path).await?;
                 let mut put = current.clone();
                 apply_changes(&mut put, key.kind, changes, ids);
-                let etag = crate::targets::scim::version(&current);
+                let etag = crate::connectors::scim::version(&current);
                 self.http
                     .send(&format!("replacing {key}"), || {
                         let mut rb = self
@@ -477,7 +477,7 @@ impl ScimTarget {
                 StatusCode::PRECONDITION_FAILED if attempt == 0 => {
                     // Changed since it was read: the operations set values, so they can be
                     // sent again against the current version.
-                    version = crate::targets::scim::version(&self.get(&path).await?);
+                    version = crate::connectors::scim::version(&self.get(&path).await?);
                 }
                 StatusCode::NOT_FOUND => {
                     return Err(TargetError::rejected(format!(
