@@ -25,9 +25,35 @@ use super::common::{Condition, ManagementMode, SecretKeyRef, SecretRef};
         json_path = ".spec.endpoint",
         priority = 1
     ),
-    printcolumn(name = "Managed", type_ = "integer", json_path = ".status.managed"),
-    printcolumn(name = "Drifted", type_ = "integer", json_path = ".status.drifted"),
-    printcolumn(name = "Failed", type_ = "integer", json_path = ".status.failed"),
+    printcolumn(
+        name = "Mode",
+        type_ = "string",
+        description = "sync.management; empty: the Tenant's policy.management",
+        json_path = ".spec.sync.management"
+    ),
+    printcolumn(
+        name = "Managed",
+        type_ = "integer",
+        description = "people accord holds in this system",
+        json_path = ".status.managed"
+    ),
+    printcolumn(
+        name = "Drifted",
+        type_ = "integer",
+        description = "people whose entry differs from the declaration (Observe mode)",
+        json_path = ".status.drifted"
+    ),
+    printcolumn(
+        name = "Failed",
+        type_ = "integer",
+        description = "people the last sync could not write",
+        json_path = ".status.failed"
+    ),
+    printcolumn(
+        name = "Reachable",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Reachable\")].status"
+    ),
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -43,31 +69,44 @@ use super::common::{Condition, ManagementMode, SecretKeyRef, SecretRef};
 #[x_kube(validation = Rule::new("self.kind == 'scimServer' || has(self.endpoint)").message("endpoint is required for an outbound integration").field_path(".endpoint"))]
 #[x_kube(validation = Rule::new("self.kind != 'ldap' || has(self.ldap)").message("an ldap integration needs the ldap settings (baseDN)").field_path(".ldap"))]
 pub struct IntegrationSpec {
-    /// The Tenant (same namespace). Immutable.
+    /// The name of the Tenant (same namespace) this system serves. Immutable.
     #[schemars(pattern(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("tenant is immutable"))]
     pub tenant: String,
+    /// What the system is: `ldap` (directory), `scim` or `webhook` (extranets), `lemonldap`
+    /// or `keycloak` (IdP), or `scimServer` (inbound provisioning, e.g. from Entra ID). Its
+    /// settings go under the key of the same name.
     pub kind: IntegrationKind,
     /// `ldap://`, `ldaps://`, `https://` … ; absent for the inbound `scimServer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(r"^(ldap|ldaps|http|https)://[^\s]+$"))]
     pub endpoint: Option<String>,
+    /// TLS: the CA to verify the server with, StartTLS for `ldap://`. Certificates are
+    /// always verified unless `insecureSkipVerify`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSettings>,
-    /// Keys depend on the kind: `bindDN`/`password` (ldap), `token` or `username`/`password`
-    /// (scim), `secret` (webhook signing key), `clientId`/`clientSecret` (IdP admin APIs).
+    /// A Secret (same namespace) with the credentials. Keys depend on the kind:
+    /// `bindDN`/`password` (ldap), `token` or `username`/`password` (scim), `secret` (webhook
+    /// signing key), `clientId`/`clientSecret` (IdP admin APIs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_ref: Option<SecretRef>,
+    /// Settings of a `kind: ldap` directory; required for that kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ldap: Option<LdapSettings>,
+    /// Settings of a `kind: scim` extranet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scim: Option<ScimSettings>,
+    /// Settings of a `kind: webhook` extranet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookSettings>,
+    /// Settings of a `kind: lemonldap` IdP (LemonLDAP::NG).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lemonldap: Option<IdpSettings>,
+    /// Settings of a `kind: keycloak` IdP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keycloak: Option<IdpSettings>,
+    /// How often the system is re-read for drift, whether drift is corrected, and how hard
+    /// accord may load the system.
     #[serde(default)]
     pub sync: SyncSettings,
 }
@@ -125,6 +164,7 @@ pub struct TlsSettings {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LdapSettings {
+    /// The directory's base DN, e.g. `dc=acme,dc=fi`; accord works below it only.
     #[serde(rename = "baseDN")]
     pub base_dn: String,
     /// Where people go; defaults to `ou=people,<baseDN>`.
@@ -186,6 +226,7 @@ pub struct ScimSettings {
     /// `Expanded` lists every concrete unit; `UnitWithDescendants` sends the unit and a flag.
     #[serde(default)]
     pub scopes: ScopeEncoding,
+    /// Take over a user with the same userName that accord does not own yet.
     #[serde(default)]
     pub adopt: bool,
 }
@@ -214,6 +255,7 @@ pub struct IdpSettings {
     /// The OIDC client (or SAML service provider) the extranet logs in through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// Where the IdP may send people back to after login (the extranet's callback URLs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect_uris: Vec<String>,
 }
@@ -221,16 +263,20 @@ pub struct IdpSettings {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncSettings {
-    /// Full re-read for drift, jittered.
+    /// How often the whole system is re-read to see drift no watch can (e.g. `5m`), jittered;
+    /// also the longest wait between retries while it is unreachable.
     #[serde(default = "default_interval")]
     #[schemars(pattern(r"^([0-9]+(d|h|m|s))+$"))]
     pub interval: String,
-    /// Overrides the tenant's `policy.management`.
+    /// `Enforce` or `Observe` for this system alone; absent: the Tenant's
+    /// `policy.management`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management: Option<ManagementMode>,
+    /// At most this many requests to the system at once.
     #[serde(default = "default_concurrency")]
     #[schemars(range(min = 1, max = 256))]
     pub max_concurrency: u32,
+    /// At most this many requests per second to the system.
     #[serde(default = "default_rps")]
     #[schemars(range(min = 1, max = 100000))]
     pub requests_per_second: u32,

@@ -15,21 +15,28 @@ use super::common::{Condition, ManagementMode};
     shortname = "tn",
     category = "accord",
     doc = "One customer organisation: its identifiers, which Integrations serve it, and its access policy.",
-    printcolumn(name = "Display", type_ = "string", json_path = ".spec.displayName"),
-    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.policy.management"),
+    printcolumn(
+        name = "Mode",
+        type_ = "string",
+        description = "Enforce corrects drift; Observe only reports it",
+        json_path = ".spec.policy.management"
+    ),
     printcolumn(
         name = "Users",
         type_ = "integer",
+        description = "UserGrants of this tenant",
         json_path = ".status.counts.userGrants"
     ),
     printcolumn(
         name = "Active",
         type_ = "integer",
+        description = "people with access now",
         json_path = ".status.counts.active"
     ),
     printcolumn(
         name = "Admins",
         type_ = "integer",
+        description = "active people holding an admin role (policy.minAdmins)",
         json_path = ".status.counts.admins"
     ),
     printcolumn(
@@ -49,6 +56,26 @@ use super::common::{Condition, ManagementMode};
         json_path = ".status.conditions[?(@.type==\"Drifted\")].status"
     ),
     printcolumn(
+        name = "Held",
+        type_ = "string",
+        description = "True while deletions above policy.deletion wait for a confirmation",
+        json_path = ".status.conditions[?(@.type==\"DeletionsHeld\")].status",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Due",
+        type_ = "integer",
+        description = "people whose attestation is due",
+        json_path = ".status.counts.attestationDue",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Display",
+        type_ = "string",
+        json_path = ".spec.displayName",
+        priority = 1
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -56,6 +83,7 @@ use super::common::{Condition, ManagementMode};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct TenantSpec {
+    /// The organisation's name as people know it, e.g. Acme Työterveys Oy.
     #[x_kube(validation = Rule::new("self.size() > 0").message("displayName must not be empty"))]
     pub display_name: String,
     /// ISO 3166-1 country (FI, SE, DK, NO): how national identity numbers and national phone
@@ -82,7 +110,9 @@ pub struct TenantSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct OrgIdentifier {
+    /// fi-business-id (Y-tunnus), se-org-number, dk-cvr, hsa-id or other.
     pub scheme: IdentifierScheme,
+    /// The identifier as written, e.g. "0112038-9" (checked by the scheme's rules).
     #[schemars(length(min = 1, max = 64))]
     pub value: String,
 }
@@ -100,10 +130,15 @@ pub enum IdentifierScheme {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantIntegrations {
+    /// The Integration (kind ldap) that holds the customer's user directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<String>,
+    /// The Integration (kind lemonldap or keycloak) of the identity provider people log in
+    /// through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idp: Option<String>,
+    /// The Integrations (kind scim or webhook) of the extranets that get every person with
+    /// their features and scopes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extranet: Vec<String>,
 }
@@ -111,11 +146,13 @@ pub struct TenantIntegrations {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleSpec {
+    /// The role's name as UserGrants' `roles` list it (lower case, digits and -).
     #[schemars(pattern(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
     pub name: String,
     /// Holders of an admin role count towards `policy.minAdmins`.
     #[serde(default)]
     pub admin: bool,
+    /// What the role is for, for people reading the manifests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
@@ -123,20 +160,30 @@ pub struct RoleSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantPolicy {
+    /// `Enforce` corrects drift in every target; `Observe` only reports it and changes
+    /// nothing. An Integration's `sync.management` overrides it for that target.
     #[serde(default)]
     pub management: ManagementMode,
-    /// People holding an admin role who must be active.
+    /// How many active people must hold an admin role; fewer is a PolicyViolation.
     #[serde(default = "default_min_admins")]
     #[schemars(range(min = 0, max = 100))]
     pub min_admins: u32,
+    /// `Allow` lets UserGrants be shared logins (`shared: true`, e.g. substitutes);
+    /// `Forbid` refuses them.
     #[serde(default)]
     pub shared_accounts: SharedAccounts,
+    /// How often someone must confirm each person still belongs, and what happens when
+    /// nobody does.
     #[serde(default)]
     pub attestation: AttestationPolicy,
+    /// Guard against mass deletion: above either limit, person deletions are held until
+    /// released with the annotation `accord.dev/confirm-deletions` (or `--confirm-deletions`).
     #[serde(default)]
     pub deletion: DeletionPolicy,
+    /// How people may log in, and how strongly (eIDAS level).
     #[serde(default)]
     pub login: LoginPolicy,
+    /// Session rules the IdP enforces.
     #[serde(default)]
     pub session: SessionPolicy,
 }
@@ -179,6 +226,8 @@ pub struct AttestationPolicy {
     #[serde(default = "default_grace")]
     #[schemars(pattern(r"^([0-9]+(d|h|m|s))+$"))]
     pub grace_period: String,
+    /// `Report` only reports overdue people; `Suspend` suspends them; `Revoke` removes their
+    /// access everywhere.
     #[serde(default)]
     pub on_overdue: OnOverdue,
 }
@@ -243,6 +292,7 @@ pub struct LoginPolicy {
     /// `password`, `oidc:NAME`, `saml:NAME`, `siths`, `suomifi`, `mitid`, `bankid`, `frejaeid`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub methods: Vec<String>,
+    /// The weakest eIDAS level of assurance accepted: low, substantial or high.
     #[serde(default)]
     pub minimum_level: AssuranceLevel,
 }

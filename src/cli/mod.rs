@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod attest;
+pub mod crds;
 pub mod import;
 pub mod plan;
 
@@ -32,8 +33,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Keep a cluster's resources reconciled and report in their status.
     Operator(crate::operator::OperatorArgs),
-    /// Print the CustomResourceDefinitions as YAML.
-    Crds,
+    /// Print the CustomResourceDefinitions as YAML (--kubernetes-version for older servers).
+    Crds(crds::CrdsArgs),
 }
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
@@ -59,10 +60,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Import(args) => import::run(args),
         Command::Attest(args) => attest::run(args),
         Command::Operator(args) => crate::operator::run(args),
-        Command::Crds => {
-            print!("{}", crate::api::crds_yaml());
-            0
-        }
+        Command::Crds(args) => crds::run(args),
     }
 }
 

@@ -7,7 +7,8 @@
 //! kubectl (the one scripts/test.sh puts in .cache/tools) to drive it.
 //!
 //! What 1.20 does not have is not tested here: CEL rules (`x-kubernetes-validations`, 1.25)
-//! are dropped from the CRDs by [`crds_for_1_20`], and so are not enforced by this server.
+//! are left out of the CRDs it gets (`accord crds --kubernetes-version 1.20`, as a user of
+//! such a server installs them), and so are not enforced by this server.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -394,8 +395,7 @@ impl ApiServer {
         r.stdout
     }
 
-    /// Applies CRDs (as they are: pass accord's through [`crds_for_1_20`] first) and waits
-    /// until each is Established.
+    /// Applies CRDs as they are and waits until each is Established.
     pub fn install_crds(&self, yaml: &str) {
         self.apply_yaml(yaml);
         let names = crd_names(yaml);
@@ -409,9 +409,12 @@ impl ApiServer {
         self.kubectl(&args.iter().map(String::as_str).collect::<Vec<_>>());
     }
 
-    /// accord's CRDs made acceptable to 1.20 and installed.
+    /// accord's CRDs as the product writes them for this server
+    /// (`accord crds --kubernetes-version 1.20`), installed.
     pub fn install_accord_crds(&self) {
-        self.install_crds(&crds_for_1_20(&accord::api::crds_yaml()));
+        self.install_crds(&accord::api::crds_yaml_for(Some(
+            accord::api::KubernetesVersion::new(1, 20),
+        )));
     }
 
     /// The HTTP status of an anonymous GET over TLS (checked against the CA), None when
@@ -489,7 +492,8 @@ pub fn crd_names(yaml: &str) -> Vec<String> {
         .collect()
 }
 
-/// CRDs (as `accord crds` prints them) made acceptable to a 1.20 API server:
+/// CRDs made acceptable to a 1.20 API server by hand (the product does it with
+/// `accord crds --kubernetes-version 1.20`, which [`ApiServer::install_accord_crds`] uses):
 /// - `x-kubernetes-validations` (CEL, 1.25+) removed: kubectl's client-side validation
 ///   refuses the unknown field and the server would drop it anyway;
 /// - `null` removed from `enum` lists (schemars writes it for an optional enum, beside
