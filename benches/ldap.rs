@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use accord::engine::{compile, make_plan};
 use accord::manifests::load_paths;
-use accord::connectors::{ApplyReport, Target, find_integration, observe_all};
+use accord::connectors::{ApplyReport, find_integration, registry};
 
 fn write_estate(dir: &Path, url: &str, people: usize) {
     std::fs::create_dir_all(dir).unwrap();
@@ -93,19 +93,20 @@ struct Run {
 fn apply(rt: &tokio::runtime::Runtime, dir: &Path) -> Run {
     let start = Instant::now();
     let loaded = load_paths(&[dir.to_path_buf()], "default");
-    let compiled = compile(&loaded.snapshot, jiff::civil::date(2026, 11, 22));
+    let compiled = compile(&loaded.snapshot, jiff::civil::date(2026, 11, 22), registry());
     assert!(compiled.problems.is_empty() && loaded.problems.is_empty());
-    let observed = rt.block_on(observe_all(&compiled.targets, &loaded.snapshot));
+    let observed = rt.block_on(registry().observe_all(&compiled.targets, &loaded.snapshot));
     let plan = make_plan(compiled, &observed, &BTreeMap::new());
     let tp = &plan.targets[0];
     let actual = observed[&tp.integration]
         .as_ref()
         .expect("slapd is reachable");
-    let target = Target::new(
-        find_integration(&loaded.snapshot, &tp.integration).unwrap(),
-        &loaded.snapshot,
-    )
-    .unwrap();
+    let target = registry()
+        .connect(
+            find_integration(&loaded.snapshot, &tp.integration).unwrap(),
+            &loaded.snapshot,
+        )
+        .unwrap();
     let report = rt.block_on(target.apply(tp, actual, Default::default()));
     assert!(report.ok(), "{:?}", report.failed.first());
     Run {

@@ -141,7 +141,7 @@ fn main() {
     let start = Instant::now();
     let loaded = load_paths(&[dir.clone()], "default");
     let t_load = start.elapsed();
-    let compiled = compile(&loaded.snapshot, jiff::civil::date(2026, 11, 22));
+    let compiled = compile(&loaded.snapshot, jiff::civil::date(2026, 11, 22), accord::connectors::registry());
     let t_compile = start.elapsed() - t_load;
     assert!(
         compiled.problems.is_empty() && loaded.problems.is_empty(),

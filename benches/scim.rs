@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use accord::engine::{compile, make_plan};
 use accord::manifests::load_paths;
-use accord::connectors::{Target, find_integration};
+use accord::connectors::{find_integration, registry};
 
 fn write_estate(dir: &Path, url: &str, people: usize) {
     std::fs::create_dir_all(dir).unwrap();
@@ -79,13 +79,14 @@ fn main() {
     for label in ["cold", "no-op rerun"] {
         let start = Instant::now();
         let loaded = load_paths(&[work.clone()], "default");
-        let compiled = compile(&loaded.snapshot, jiff::civil::date(2026, 11, 22));
+        let compiled = compile(&loaded.snapshot, jiff::civil::date(2026, 11, 22), registry());
         assert!(compiled.problems.is_empty());
-        let target = Target::new(
-            find_integration(&loaded.snapshot, &compiled.targets[0].integration).unwrap(),
-            &loaded.snapshot,
-        )
-        .unwrap();
+        let target = registry()
+            .connect(
+                find_integration(&loaded.snapshot, &compiled.targets[0].integration).unwrap(),
+                &loaded.snapshot,
+            )
+            .unwrap();
         let integration = compiled.targets[0].integration.clone();
         let actual = rt.block_on(target.observe()).expect("reachable");
         let observe_requests = target.requests().unwrap_or(0);

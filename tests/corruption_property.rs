@@ -237,7 +237,7 @@ fn no_corruption_of_one_file_removes_what_the_whole_tree_would_not() {
         write(&root, &good);
         let loaded = load_paths(&[root.clone()], "default");
         assert!(loaded.problems.is_empty(), "case {case}: the generated tree is valid: {:?}", loaded.problems);
-        let compiled = compile(&loaded.snapshot, today);
+        let compiled = compile(&loaded.snapshot, today, accord::connectors::registry());
         assert!(compiled.problems.is_empty(), "case {case}: {:?}", compiled.problems);
         // The uncorrupted tree, already applied: the baseline every corrupted plan runs against.
         let observed: BTreeMap<_, _> = compiled
@@ -245,7 +245,7 @@ fn no_corruption_of_one_file_removes_what_the_whole_tree_would_not() {
             .iter()
             .map(|t| (t.integration.clone(), Ok(ObservedState::from_objects(t.objects.values().cloned()))))
             .collect();
-        assert!(removals(&make_plan(compile(&loaded.snapshot, today), &observed, &BTreeMap::new())).is_empty());
+        assert!(removals(&make_plan(compile(&loaded.snapshot, today, accord::connectors::registry()), &observed, &BTreeMap::new())).is_empty());
 
         for _ in 0..5 {
             let mut bad = good.clone();
@@ -253,7 +253,7 @@ fn no_corruption_of_one_file_removes_what_the_whole_tree_would_not() {
             write(&root, &bad);
             let loaded = load_paths(&[root.clone()], "default");
             let unread = !loaded.problems.is_empty();
-            let compiled = compile(&loaded.snapshot, today);
+            let compiled = compile(&loaded.snapshot, today, accord::connectors::registry());
             let frozen: BTreeSet<String> = compiled
                 .tenants
                 .iter()

@@ -19,7 +19,7 @@ fn compile_yaml(yaml: &str) -> Compiled {
     let mut loaded = Loaded::default();
     load_text("test.yaml", yaml, "default", &mut loaded);
     assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
-    compile(&loaded.snapshot, TODAY)
+    compile(&loaded.snapshot, TODAY, accord::connectors::registry())
 }
 
 fn with_base(extra: &str) -> Compiled {
@@ -504,7 +504,7 @@ fn an_unreadable_grant_is_frozen_not_deleted() {
         &mut loaded,
     );
     assert_eq!(loaded.problems.len(), 1, "{:?}", loaded.problems);
-    let c = compile(&loaded.snapshot, TODAY);
+    let c = compile(&loaded.snapshot, TODAY, accord::connectors::registry());
     // olli was provisioned earlier; his manifest is now unreadable.
     let actual = ObservedState::from_objects([Object::new(ObjectKind::Person, "olli")]);
     let observed = BTreeMap::from([(c.targets[0].integration.clone(), Ok(actual))]);

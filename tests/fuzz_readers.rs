@@ -135,7 +135,7 @@ fn the_manifest_reader_and_compile_survive_mutated_manifests() {
         bounded(&format!("manifest case {case}"), 64 << 20, || {
             let mut loaded = accord::manifests::Loaded::default();
             accord::manifests::load_text("fuzz.yaml", &text, "t", &mut loaded);
-            let compiled = accord::engine::compile(&loaded.snapshot, today);
+            let compiled = accord::engine::compile(&loaded.snapshot, today, accord::connectors::registry());
             let plan = accord::engine::make_plan(compiled, &Default::default(), &Default::default());
             let _ = plan.render_text(true);
         });

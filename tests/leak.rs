@@ -49,7 +49,7 @@ fn assert_clean(what: &str, output: &str) {
 fn plan_outputs(yaml: &str) -> String {
     let mut loaded = Loaded::default();
     load_text("leak.yaml", yaml, "t", &mut loaded);
-    let mut compiled = compile(&loaded.snapshot, jiff::civil::date(2026, 11, 22));
+    let mut compiled = compile(&loaded.snapshot, jiff::civil::date(2026, 11, 22), accord::connectors::registry());
     compiled.problems.splice(0..0, loaded.problems);
     let plan = make_plan(compiled, &BTreeMap::new(), &BTreeMap::new());
     let mut json = Vec::new();

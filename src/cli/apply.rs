@@ -2,9 +2,10 @@
 
 use clap::Args;
 
-use crate::api::ManagementMode;
-use crate::engine::plan::Baseline;
-use crate::connectors::{ApplyOptions, ApplyReport, Target, find_integration};
+use crate::connectors::{ApplyOptions, ApplyReport, find_integration};
+use crate::engine::decide::{Action, action};
+use crate::engine::plan::TargetPlan;
+use crate::validate::redact::shown;
 
 use super::plan::PlanArgs;
 
@@ -35,61 +36,70 @@ pub fn run(args: ApplyArgs) -> i32 {
     } = super::plan::make(&args, &runtime);
     print!("{}", plan.render_text(args.detail));
 
-    let mut reports: Vec<ApplyReport> = Vec::new();
+    let registry = crate::connectors::registry();
     let mut failed = !plan.errors.is_empty();
     println!("\nApplied:");
     for tp in &plan.targets {
         let name = &tp.integration;
-        match (&tp.baseline, tp.management) {
-            (Baseline::Empty { reason }, _) => {
-                println!("  {name}: NOT APPLIED: {reason}");
+        let report = match action(tp, options.full_state) {
+            Action::NotApplied(reason) => {
+                println!("  {name}: NOT APPLIED: {}", shown(&reason));
                 failed = true;
+                continue;
             }
-            (_, ManagementMode::Observe) => println!(
-                "  {name}: Observe mode, nothing changed ({} differences reported)",
-                tp.ops.len()
-            ),
-            (Baseline::Live, ManagementMode::Enforce) => {
-                let Some(Ok(actual)) = observed.get(name) else {
+            Action::Report => {
+                println!(
+                    "  {name}: Observe mode, nothing changed ({} differences reported)",
+                    tp.ops.len()
+                );
+                continue;
+            }
+            Action::Nothing => ApplyReport::new(name),
+            Action::Apply { full_state } => {
+                let (Some(Ok(actual)), Some(integration)) =
+                    (observed.get(name), find_integration(&snapshot, name))
+                else {
                     continue;
                 };
-                let target = find_integration(&snapshot, name).map(|i| Target::new(i, &snapshot));
-                let report = match target {
-                    Some(Ok(t)) => runtime.block_on(t.apply(tp, actual, options)),
-                    Some(Err(e)) => {
+                match registry.connect(integration, &snapshot) {
+                    Ok(c) => runtime.block_on(c.apply(tp, actual, ApplyOptions { full_state })),
+                    Err(e) => {
                         let mut r = ApplyReport::new(name);
                         r.abort(e.to_string(), tp.ops.len());
                         r
                     }
-                    None => continue,
-                };
-                let held = if tp.held.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {} deletions HELD", tp.held.len())
-                };
-                println!(
-                    "  {name}: {} of {} operations done, {} writes{held}",
-                    report.succeeded,
-                    tp.ops.len(),
-                    report.writes
-                );
-                for (key, why) in &report.failed {
-                    println!("    failed: {key}: {why}");
                 }
-                if let Some(why) = &report.aborted {
-                    println!(
-                        "    stopped: {why}; {} operations left for the next run",
-                        report.not_attempted
-                    );
-                }
-                failed |= !report.ok();
-                reports.push(report);
             }
-        }
+        };
+        print_report(tp, &report);
+        failed |= !report.ok();
     }
     for e in &plan.errors {
         eprintln!("error: {e}");
     }
     if failed { 1 } else { 0 }
+}
+
+fn print_report(tp: &TargetPlan, report: &ApplyReport) {
+    let held = match tp.held.len() + tp.held_unread.len() {
+        0 => String::new(),
+        n => format!(", {n} deletions HELD"),
+    };
+    println!(
+        "  {}: {} of {} operations done, {} writes{held}",
+        tp.integration,
+        report.succeeded,
+        tp.ops.len(),
+        report.writes
+    );
+    for (key, why) in &report.failed {
+        println!("    failed: {key}: {}", shown(why));
+    }
+    if let Some(why) = &report.aborted {
+        println!(
+            "    stopped: {}; {} operations left for the next run",
+            shown(why),
+            report.not_attempted
+        );
+    }
 }

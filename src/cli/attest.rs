@@ -312,7 +312,7 @@ fn due(args: &AttestArgs, snap: &crate::engine::Snapshot, today: jiff::civil::Da
         }
     };
     let horizon = today.saturating_add(within.days());
-    let compiled = compile(snap, today);
+    let compiled = compile(snap, today, crate::connectors::registry());
     let mut listed = 0;
     for t in compiled
         .tenants

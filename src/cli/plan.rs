@@ -56,7 +56,8 @@ pub struct Planned {
 pub fn make(args: &PlanArgs, runtime: &tokio::runtime::Runtime) -> Planned {
     let paths = default_paths(args.paths.clone());
     let loaded = load_paths(&paths, &args.namespace);
-    let mut compiled = compile(&loaded.snapshot, today_or(args.today));
+    let registry = crate::connectors::registry();
+    let mut compiled = compile(&loaded.snapshot, today_or(args.today), registry);
     compiled.problems.splice(0..0, loaded.problems);
     compiled
         .targets
@@ -64,10 +65,7 @@ pub fn make(args: &PlanArgs, runtime: &tokio::runtime::Runtime) -> Planned {
     let observed = if args.offline {
         BTreeMap::new()
     } else {
-        runtime.block_on(crate::connectors::observe_all(
-            &compiled.targets,
-            &loaded.snapshot,
-        ))
+        runtime.block_on(registry.observe_all(&compiled.targets, &loaded.snapshot))
     };
     let confirmed = compiled
         .targets

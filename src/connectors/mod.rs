@@ -1,87 +1,203 @@
-//! Targets do I/O only: `observe` reads the objects accord owns in a downstream system,
-//! `apply` carries out a plan's operations there, idempotently. The engine decides what.
+//! Connectors: one per kind of downstream system, each one file (or folder) and one line in
+//! `Registry::standard`. A connector is the pure `TargetKind` the engine plans with (what the
+//! system should hold, what it can express) and the I/O of `Connector`: `observe` reads the
+//! objects accord owns there, `apply` carries out a plan's operations, idempotently. The engine
+//! decides what; a connector only does it.
 
 pub mod http;
+pub mod idp;
 pub mod ldap;
 pub mod scim;
 pub mod webhook;
 
 use std::collections::BTreeMap;
-use std::fmt;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::api::{Integration, IntegrationKind};
+use crate::engine::kinds::{Catalog, TargetKind};
 use crate::engine::plan::{Op, TargetPlan};
-use crate::engine::{DesiredTarget, ObjectKey, ObjectRef, Observation, ObservedState, Snapshot};
+use crate::engine::{
+    DesiredTarget, ObjectKey, ObjectRef, Observation, ObservedState, Snapshot, Unobserved,
+};
 
-/// Why a target could not do what was asked. `kind` is the metric label.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TargetError {
-    pub kind: ErrorKind,
-    pub message: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ErrorKind {
-    /// The Integration or its Secrets do not say how to reach the target.
-    Config,
+/// Why a connector could not do what was asked. The category is the metric label and says
+/// what helps: fixing the Integration, waiting, new credentials, or the refused object.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// The Integration or its Secrets do not say how to reach the system.
+    #[error("{0}")]
+    Config(String),
     /// Network, TLS or server down: retry later.
-    Unreachable,
-    /// The target refused the credentials.
-    Auth,
-    /// The target refused one operation.
-    Rejected,
-}
-
-impl ErrorKind {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Config => "config",
-            Self::Unreachable => "unreachable",
-            Self::Auth => "auth",
-            Self::Rejected => "rejected",
-        }
-    }
+    #[error("{0}")]
+    Unreachable(String),
+    /// The system refused the credentials.
+    #[error("{0}")]
+    Auth(String),
+    /// The system refused one operation.
+    #[error("{0}")]
+    Rejected(String),
 }
 
 impl TargetError {
     pub fn config(m: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::Config,
-            message: m.into(),
-        }
+        Self::Config(m.into())
     }
     pub fn unreachable(m: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::Unreachable,
-            message: m.into(),
-        }
+        Self::Unreachable(m.into())
     }
     pub fn auth(m: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::Auth,
-            message: m.into(),
-        }
+        Self::Auth(m.into())
     }
     pub fn rejected(m: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::Rejected,
-            message: m.into(),
-        }
+        Self::Rejected(m.into())
     }
     pub fn is_unreachable(&self) -> bool {
-        self.kind == ErrorKind::Unreachable
+        matches!(self, Self::Unreachable(_))
+    }
+    /// Losing the system (as opposed to one object being refused): the rest of an apply
+    /// would fail the same way.
+    pub fn is_lost(&self) -> bool {
+        matches!(self, Self::Unreachable(_) | Self::Auth(_))
+    }
+    /// The metric and event label.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "config",
+            Self::Unreachable(_) => "unreachable",
+            Self::Auth(_) => "auth",
+            Self::Rejected(_) => "rejected",
+        }
     }
 }
 
-impl fmt::Display for TargetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+/// The I/O half of a connector, for one Integration.
+pub trait Connector: Send + Sync {
+    /// Reads the objects accord owns in the system.
+    fn observe(&self) -> BoxFuture<'_, Result<ObservedState, TargetError>>;
+
+    /// Carries out the plan's operations (never its held ones), against what `observe` found.
+    fn apply<'a>(
+        &'a self,
+        plan: &'a TargetPlan,
+        observed: &'a ObservedState,
+        options: ApplyOptions,
+    ) -> BoxFuture<'a, ApplyReport>;
+
+    /// Requests sent so far, where the system counts them (HTTP).
+    fn requests(&self) -> Option<usize> {
+        None
     }
+}
+
+/// A kind of connector: the engine's view of it, and how to connect to one Integration.
+pub trait ConnectorKind: TargetKind {
+    /// Whether accord writes anything through this kind (so that deleting its Integration
+    /// has something to clean up).
+    fn provisions(&self) -> bool {
+        true
+    }
+
+    fn connect(
+        &self,
+        integration: &Integration,
+        snapshot: &Snapshot,
+    ) -> Result<Box<dyn Connector>, TargetError>;
+}
+
+/// Every kind accord can plan for and talk to.
+#[derive(Clone)]
+pub struct Registry {
+    kinds: Vec<&'static dyn ConnectorKind>,
+}
+
+impl Registry {
+    /// The kinds accord ships. A new kind is one file and one line here.
+    pub fn standard() -> Self {
+        Self::empty()
+            .with(&ldap::LDAP)
+            .with(&scim::SCIM)
+            .with(&webhook::WEBHOOK)
+            .with(&idp::LEMONLDAP)
+            .with(&idp::KEYCLOAK)
+    }
+
+    pub fn empty() -> Self {
+        Self { kinds: Vec::new() }
+    }
+
+    /// Adds a kind, or replaces the one registered for the same `IntegrationKind`.
+    pub fn with(mut self, kind: &'static dyn ConnectorKind) -> Self {
+        self.kinds.retain(|k| k.kind() != kind.kind());
+        self.kinds.push(kind);
+        self
+    }
+
+    pub fn kind(&self, kind: IntegrationKind) -> Option<&'static dyn ConnectorKind> {
+        self.kinds.iter().find(|k| k.kind() == kind).copied()
+    }
+
+    /// A connector for `integration`, or why there is none.
+    pub fn connect(
+        &self,
+        integration: &Integration,
+        snapshot: &Snapshot,
+    ) -> Result<Box<dyn Connector>, TargetError> {
+        match self.kind(integration.spec.kind) {
+            Some(k) => k.connect(integration, snapshot),
+            None => Err(TargetError::config(format!(
+                "accord has no connector for {} systems",
+                integration.spec.kind.as_str()
+            ))),
+        }
+    }
+
+    /// Reads every target that can be reached, all at once; the others say why not.
+    pub async fn observe_all(
+        &self,
+        targets: &[DesiredTarget],
+        snapshot: &Snapshot,
+    ) -> BTreeMap<ObjectRef, Observation> {
+        let reads = targets.iter().map(|t| async move {
+            let result = match find_integration(snapshot, &t.integration) {
+                None => Err(TargetError::config(format!(
+                    "{} is not in the snapshot",
+                    t.integration
+                ))),
+                Some(i) => match self.connect(i, snapshot) {
+                    Err(e) => Err(e),
+                    Ok(c) => c.observe().await,
+                },
+            };
+            (t.integration.clone(), result.map_err(Unobserved::from))
+        });
+        futures::future::join_all(reads).await.into_iter().collect()
+    }
+}
+
+impl From<TargetError> for Unobserved {
+    fn from(e: TargetError) -> Self {
+        Unobserved {
+            category: e.category(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl Catalog for Registry {
+    fn get(&self, kind: IntegrationKind) -> Option<&dyn TargetKind> {
+        self.kind(kind).map(|k| k as &dyn TargetKind)
+    }
+}
+
+/// The standard registry, for the shells.
+pub fn registry() -> &'static Registry {
+    static REGISTRY: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    REGISTRY.get_or_init(Registry::standard)
 }
 
 /// Spaces requests to at most `requestsPerSecond`.
@@ -155,7 +271,7 @@ pub async fn run_waves<F, Fut>(
             match r {
                 Ok(writes) => report.succeeded(key.clone(), writes),
                 Err(e) => {
-                    if matches!(e.kind, ErrorKind::Unreachable | ErrorKind::Auth) {
+                    if e.is_lost() {
                         lost.get_or_insert_with(|| e.to_string());
                     }
                     report.failed(key.clone(), e.to_string());
@@ -208,79 +324,12 @@ impl ApplyReport {
     }
 }
 
-/// A downstream system accord can read and write.
-pub enum Target {
-    Ldap(Box<ldap::LdapTarget>),
-    Scim(Box<scim::ScimTarget>),
-    Webhook(Box<webhook::WebhookTarget>),
-}
-
 /// How an apply runs.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ApplyOptions {
-    /// Webhooks: also send the whole state, so the receiver can see what it missed.
+    /// Also send the whole state, where the system takes it (webhooks), so that it can see
+    /// what it missed. The engine decides when (`engine::decide::full_state_due`).
     pub full_state: bool,
-}
-
-impl Target {
-    /// Whether accord can reach this kind of target at all.
-    pub fn has_connector(kind: IntegrationKind) -> bool {
-        matches!(
-            kind,
-            IntegrationKind::Ldap | IntegrationKind::Scim | IntegrationKind::Webhook
-        )
-    }
-
-    pub fn new(integration: &Integration, snapshot: &Snapshot) -> Result<Self, TargetError> {
-        match integration.spec.kind {
-            IntegrationKind::Ldap => Ok(Self::Ldap(Box::new(ldap::LdapTarget::new(
-                integration,
-                snapshot,
-            )?))),
-            IntegrationKind::Scim => Ok(Self::Scim(Box::new(scim::ScimTarget::new(
-                integration,
-                snapshot,
-            )?))),
-            IntegrationKind::Webhook => Ok(Self::Webhook(Box::new(webhook::WebhookTarget::new(
-                integration,
-                snapshot,
-            )?))),
-            k => Err(TargetError::config(format!(
-                "accord has no connector for {} targets yet",
-                k.as_str()
-            ))),
-        }
-    }
-
-    /// HTTP requests sent so far, for targets that count them.
-    pub fn requests(&self) -> Option<usize> {
-        match self {
-            Self::Ldap(_) => None,
-            Self::Scim(t) => Some(t.requests()),
-            Self::Webhook(t) => Some(t.requests()),
-        }
-    }
-
-    pub async fn observe(&self) -> Result<ObservedState, TargetError> {
-        match self {
-            Self::Ldap(t) => t.observe().await,
-            Self::Scim(t) => t.observe().await,
-            Self::Webhook(t) => t.observe().await,
-        }
-    }
-
-    pub async fn apply(
-        &self,
-        plan: &TargetPlan,
-        observed: &ObservedState,
-        options: ApplyOptions,
-    ) -> ApplyReport {
-        match self {
-            Self::Ldap(t) => t.apply(plan, observed).await,
-            Self::Scim(t) => t.apply(plan, observed).await,
-            Self::Webhook(t) => t.apply(plan, observed, options.full_state).await,
-        }
-    }
 }
 
 /// The namespace an Integration's Secrets are looked up in.
@@ -333,19 +382,3 @@ pub fn find_integration<'a>(snapshot: &'a Snapshot, r: &ObjectRef) -> Option<&'a
     })
 }
 
-/// Reads every target that can be reached, all at once; the others say why not.
-pub async fn observe_all(
-    targets: &[DesiredTarget],
-    snapshot: &Snapshot,
-) -> BTreeMap<ObjectRef, Observation> {
-    let reads = targets.iter().map(|t| async move {
-        let result =
-            match find_integration(snapshot, &t.integration).map(|i| Target::new(i, snapshot)) {
-                None => Err(format!("{} is not in the snapshot", t.integration)),
-                Some(Err(e)) => Err(e.to_string()),
-                Some(Ok(target)) => target.observe().await.map_err(|e| e.to_string()),
-            };
-        (t.integration.clone(), result)
-    });
-    futures::future::join_all(reads).await.into_iter().collect()
-}

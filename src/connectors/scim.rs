@@ -20,6 +20,15 @@ use crate::engine::state::{MEMBER_ATTR, Object, ObjectKey, ObjectKind, ObservedS
 
 use super::http::{Auth, Http, detail};
 use super::{ApplyReport, TargetError};
+use futures::future::BoxFuture;
+
+use crate::api::IntegrationKind;
+use crate::engine::build::extranet::build_scim;
+use crate::engine::build::{ResolvedGrant, TenantContext};
+use crate::engine::kinds::TargetKind;
+use crate::engine::state::TargetRole;
+
+use super::{ApplyOptions, Connector, ConnectorKind};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -775,4 +784,55 @@ pub fn resource_json(object: &Object) -> Value {
         features: tokio::sync::OnceCell::new(),
     };
     t.resource(object, &Mutex::new(HashMap::new()))
+}
+
+/// The `scim` kind: an extranet's users and groups over SCIM 2.0.
+pub struct ScimKind;
+pub static SCIM: ScimKind = ScimKind;
+
+impl TargetKind for ScimKind {
+    fn kind(&self) -> IntegrationKind {
+        IntegrationKind::Scim
+    }
+    fn serves(&self) -> &'static [TargetRole] {
+        &[TargetRole::Extranet]
+    }
+    fn schemes(&self) -> &'static [&'static str] {
+        &["https", "http"]
+    }
+    fn build(
+        &self,
+        ctx: &TenantContext,
+        grants: &[ResolvedGrant],
+        integration: &Integration,
+    ) -> Vec<Object> {
+        build_scim(ctx, grants, &integration.spec.scim.clone().unwrap_or_default())
+    }
+}
+
+impl ConnectorKind for ScimKind {
+    fn connect(
+        &self,
+        integration: &Integration,
+        snapshot: &Snapshot,
+    ) -> Result<Box<dyn Connector>, TargetError> {
+        Ok(Box::new(ScimTarget::new(integration, snapshot)?))
+    }
+}
+
+impl Connector for ScimTarget {
+    fn observe(&self) -> BoxFuture<'_, Result<ObservedState, TargetError>> {
+        Box::pin(ScimTarget::observe(self))
+    }
+    fn apply<'a>(
+        &'a self,
+        plan: &'a TargetPlan,
+        observed: &'a ObservedState,
+        _options: ApplyOptions,
+    ) -> BoxFuture<'a, ApplyReport> {
+        Box::pin(ScimTarget::apply(self, plan, observed))
+    }
+    fn requests(&self) -> Option<usize> {
+        Some(ScimTarget::requests(self))
+    }
 }

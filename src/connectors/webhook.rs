@@ -15,6 +15,19 @@ use crate::engine::state::{Object, ObjectKind, ObservedState};
 
 use super::http::{Auth, Http, detail};
 use super::{ApplyReport, TargetError};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::api::IntegrationKind;
+use crate::engine::build::extranet::build_webhook;
+use crate::engine::build::{ResolvedGrant, TenantContext};
+use crate::engine::kinds::TargetKind;
+use crate::engine::state::TargetRole;
+use crate::validate::parse_duration;
+use crate::validate::redact::Quoted;
+
+use super::{ApplyOptions, Connector, ConnectorKind};
 
 /// Fields that are always lists in a person document.
 pub const LIST_FIELDS: &[&str] = &["features", "scopes", "roles"];
@@ -277,5 +290,76 @@ mod tests {
             sign(b"0123456789abcdef", 1700000000, b"{}"),
             "v1=e4f8e2ecae2295b2ddb2f0b5584c8275e226c0ebe9b3b819e70156bb67122e3e"
         );
+    }
+}
+
+/// The `webhook` kind: signed JSON documents for extranets without SCIM, with the whole state
+/// every `fullStateInterval`.
+pub struct WebhookKind;
+pub static WEBHOOK: WebhookKind = WebhookKind;
+
+impl TargetKind for WebhookKind {
+    fn kind(&self) -> IntegrationKind {
+        IntegrationKind::Webhook
+    }
+    fn serves(&self) -> &'static [TargetRole] {
+        &[TargetRole::Extranet]
+    }
+    fn schemes(&self) -> &'static [&'static str] {
+        &["https", "http"]
+    }
+    fn check(&self, integration: &Integration) -> Vec<(String, String)> {
+        match integration
+            .spec
+            .webhook
+            .as_ref()
+            .and_then(|w| w.full_state_interval.as_deref())
+            .map(|v| (v, parse_duration(v)))
+        {
+            Some((v, Err(e))) => vec![(
+                "spec.webhook.fullStateInterval".into(),
+                format!("{} {e}", Quoted(v)),
+            )],
+            _ => Vec::new(),
+        }
+    }
+    fn build(
+        &self,
+        ctx: &TenantContext,
+        grants: &[ResolvedGrant],
+        _integration: &Integration,
+    ) -> Vec<Object> {
+        build_webhook(ctx, grants)
+    }
+    fn full_state_every(&self, integration: &Integration) -> Option<Duration> {
+        let every = integration.spec.webhook.as_ref()?.full_state_interval.as_deref()?;
+        parse_duration(every).ok().map(|s| Duration::from_secs(s.max(1)))
+    }
+}
+
+impl ConnectorKind for WebhookKind {
+    fn connect(
+        &self,
+        integration: &Integration,
+        snapshot: &Snapshot,
+    ) -> Result<Box<dyn Connector>, TargetError> {
+        Ok(Box::new(WebhookTarget::new(integration, snapshot)?))
+    }
+}
+
+impl Connector for WebhookTarget {
+    fn observe(&self) -> BoxFuture<'_, Result<ObservedState, TargetError>> {
+        Box::pin(WebhookTarget::observe(self))
+    }
+    fn apply<'a>(
+        &'a self,
+        plan: &'a TargetPlan,
+        observed: &'a ObservedState,
+        options: ApplyOptions,
+    ) -> BoxFuture<'a, ApplyReport> {
+        Box::pin(WebhookTarget::apply(self, plan, observed, options.full_state))
+    }
+    fn requests(&self) -> Option<usize> {
+        Some(WebhookTarget::requests(self))
     }
 }

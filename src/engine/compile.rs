@@ -8,7 +8,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use crate::api::{
-    Integration, IntegrationKind, LifecycleState, OrgUnit, SharedAccounts, Tenant, TenantCounts,
+    Integration, LifecycleState, OrgUnit, SharedAccounts, Tenant, TenantCounts,
     UserGrant,
 };
 use crate::validate::identifiers::{login_method_level, scheme_country, validate_identifier};
@@ -16,10 +16,8 @@ use crate::validate::{
     Country, normalise_phone, parse_duration, validate_email, validate_national_id,
 };
 
-use super::build::directory::{build_directory, check_attribute_source};
-use super::build::extranet::{build_scim, build_webhook};
-use super::build::idp::build_idp;
 use super::build::{ResolvedGrant, TenantContext};
+use super::kinds::Catalog;
 use super::lifecycle::{AttestationRule, AttestationState, Lifecycle, lifecycle};
 use super::problem::{Kind, ObjectRef, Problem, Violation};
 use super::snapshot::{Snapshot, ns_name, object_ref};
@@ -138,7 +136,7 @@ fn nonconforming(snap: &Snapshot, problems: &mut Vec<Problem>) -> BTreeMap<Objec
     out
 }
 
-pub fn compile(snap: &Snapshot, today: Date) -> Compiled {
+pub fn compile(snap: &Snapshot, today: Date, catalog: &dyn Catalog) -> Compiled {
     let mut out = Compiled::default();
     let nonconforming = nonconforming(snap, &mut out.problems);
     let mut namespaces: BTreeMap<String, Namespace> = BTreeMap::new();
@@ -207,7 +205,7 @@ pub fn compile(snap: &Snapshot, today: Date) -> Compiled {
     }
     for part in crate::par::map_ordered(&work, |(ns, name, tenant)| {
         let mut part = Compiled::default();
-        compile_tenant(snap, ns, name, tenant, today, &mut part);
+        compile_tenant(snap, catalog, ns, name, tenant, today, &mut part);
         part
     }) {
         out.problems.extend(part.problems);
@@ -406,6 +404,7 @@ fn parse_policy(
 
 /// The Integration a tenant names for `role`, checked.
 fn resolve_integration<'a>(
+    catalog: &dyn Catalog,
     ns: &Namespace<'a>,
     tref: &ObjectRef,
     tenant: &str,
@@ -433,17 +432,9 @@ fn resolve_integration<'a>(
         ));
         return None;
     }
-    let fits = match role {
-        TargetRole::Directory => matches!(i.spec.kind, IntegrationKind::Ldap),
-        TargetRole::Idp => matches!(
-            i.spec.kind,
-            IntegrationKind::Lemonldap | IntegrationKind::Keycloak
-        ),
-        TargetRole::Extranet => matches!(
-            i.spec.kind,
-            IntegrationKind::Scim | IntegrationKind::Webhook
-        ),
-    };
+    let fits = catalog
+        .get(i.spec.kind)
+        .is_some_and(|k| k.serves().contains(&role));
     if !fits {
         problems.push(Problem::new(
             tref,
@@ -459,79 +450,46 @@ fn resolve_integration<'a>(
 }
 
 /// Checks an Integration's own spec; false when it cannot be used.
-fn check_integration(i: &Integration, problems: &mut Vec<Problem>) -> bool {
+fn check_integration(catalog: &dyn Catalog, i: &Integration, problems: &mut Vec<Problem>) -> bool {
     let iref = object_ref(Kind::Integration, i);
     let before = problems.len();
     if let Err(e) = parse_duration(&i.spec.sync.interval) {
         problems.push(Problem::new(
             &iref,
             "spec.sync.interval",
-            format!("{:?} {e}", i.spec.sync.interval),
+            format!("{} {e}", Quoted(&i.spec.sync.interval)),
         ));
     }
-    match (&i.spec.endpoint, i.spec.kind) {
-        (None, k) if k != IntegrationKind::ScimServer => problems.push(Problem::new(
-            &iref,
-            "spec.endpoint",
-            "is required for this kind",
-        )),
-        (Some(e), _) => {
-            let scheme_ok = match i.spec.kind {
-                IntegrationKind::Ldap => e.starts_with("ldap://") || e.starts_with("ldaps://"),
-                _ => e.starts_with("http://") || e.starts_with("https://"),
-            };
-            if !scheme_ok {
+    let Some(kind) = catalog.get(i.spec.kind) else {
+        // An inbound kind (scimServer) holds nothing downstream; it is checked where it runs.
+        return problems.len() == before;
+    };
+    match &i.spec.endpoint {
+        None => problems.push(Problem::new(&iref, "spec.endpoint", "is required for this kind")),
+        Some(e) => {
+            if !kind.schemes().iter().any(|s| e.starts_with(&format!("{s}://"))) {
                 problems.push(Problem::new(
                     &iref,
                     "spec.endpoint",
-                    format!("{e:?} does not fit kind {}", i.spec.kind.as_str()),
+                    format!(
+                        "{} does not fit kind {} (use {})",
+                        Quoted(e),
+                        i.spec.kind.as_str(),
+                        kind.schemes().iter().map(|s| format!("{s}://")).collect::<Vec<_>>().join(" or ")
+                    ),
                 ));
             }
         }
-        _ => {}
     }
-    if i.spec.kind == IntegrationKind::Ldap {
-        match &i.spec.ldap {
-            None => problems.push(Problem::new(
-                &iref,
-                "spec.ldap",
-                "an ldap integration needs ldap.baseDN",
-            )),
-            Some(l) => {
-                if l.base_dn.trim().is_empty() || !l.base_dn.contains('=') {
-                    problems.push(Problem::new(
-                        &iref,
-                        "spec.ldap.baseDN",
-                        format!("{:?} is not a DN", l.base_dn),
-                    ));
-                }
-                for (attr, source) in &l.attributes {
-                    if let Err(e) = check_attribute_source(source) {
-                        problems.push(Problem::new(
-                            &iref,
-                            format!("spec.ldap.attributes.{attr}"),
-                            e,
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    if let Some(w) = &i.spec.webhook
-        && let Some(v) = &w.full_state_interval
-        && let Err(e) = parse_duration(v)
-    {
-        problems.push(Problem::new(
-            &iref,
-            "spec.webhook.fullStateInterval",
-            format!("{v:?} {e}"),
-        ));
+    for (field, reason) in kind.check(i) {
+        problems.push(Problem::new(&iref, field, reason));
     }
     problems.len() == before
 }
 
 fn compile_tenant(
     snap: &Snapshot,
+    catalog: &dyn Catalog,
     ns: &Namespace,
     name: &str,
     tenant: &Tenant,
@@ -636,15 +594,15 @@ fn compile_tenant(
             continue; // it carries its own error, or sits in an input that was not read
         }
         if let Some(i) =
-            resolve_integration(ns, &tref, name, &field, iname, role, &mut out.problems)
-            && check_integration(i, &mut out.problems)
+            resolve_integration(catalog, ns, &tref, name, &field, iname, role, &mut out.problems)
+            && check_integration(catalog, i, &mut out.problems)
         {
             serving.push((i, role));
         }
     }
     for i in ns.integrations.values().filter(|i| i.spec.tenant == name) {
         if !serving.iter().any(|(s, _)| std::ptr::eq(*s, *i)) {
-            check_integration(i, &mut out.problems);
+            check_integration(catalog, i, &mut out.problems);
         }
     }
 
@@ -1000,28 +958,10 @@ fn compile_tenant(
         max_lifetime_secs: policy.lifetime,
     };
     for (integ, role) in serving {
-        let objects = match integ.spec.kind {
-            IntegrationKind::Ldap => {
-                build_directory(&ctx, &resolved, integ.spec.ldap.as_ref().expect("checked"))
-            }
-            IntegrationKind::Scim => build_scim(
-                &ctx,
-                &resolved,
-                &integ.spec.scim.clone().unwrap_or_default(),
-            ),
-            IntegrationKind::Webhook => build_webhook(&ctx, &resolved),
-            IntegrationKind::Lemonldap => build_idp(
-                &ctx,
-                &resolved,
-                &integ.spec.lemonldap.clone().unwrap_or_default(),
-            ),
-            IntegrationKind::Keycloak => build_idp(
-                &ctx,
-                &resolved,
-                &integ.spec.keycloak.clone().unwrap_or_default(),
-            ),
-            IntegrationKind::ScimServer => continue,
+        let Some(kind) = catalog.get(integ.spec.kind) else {
+            continue;
         };
+        let objects = kind.build(&ctx, &resolved, integ);
         let mut frozen: BTreeSet<ObjectKey> = frozen_people
             .iter()
             .map(|p| ObjectKey::new(ObjectKind::Person, p))

@@ -5,7 +5,9 @@
 pub mod build;
 pub mod compile;
 pub mod conform;
+pub mod decide;
 pub mod diff;
+pub mod kinds;
 pub mod lifecycle;
 pub mod plan;
 pub mod problem;
@@ -27,7 +29,15 @@ use std::collections::BTreeMap;
 use plan::Baseline;
 
 /// What was read from one target before planning: its state, or why it could not be read.
-pub type Observation = Result<ObservedState, String>;
+pub type Observation = Result<ObservedState, Unobserved>;
+
+/// Why a target could not be read: a category (the metric label: `unreachable`, `auth`,
+/// `config` …) and the reason for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unobserved {
+    pub category: &'static str,
+    pub reason: String,
+}
 
 /// compile's output plus what was observed → the plan. Targets that could not be read are
 /// planned against an empty baseline, and the plan says so.
@@ -51,15 +61,17 @@ pub fn make_plan(
             .expect("each target is diffed once");
         let (actual, baseline) = match observed.get(&t.integration) {
             Some(Ok(state)) => (state, Baseline::Live),
-            Some(Err(reason)) => (
+            Some(Err(why)) => (
                 &empty,
                 Baseline::Empty {
-                    reason: reason.clone(),
+                    category: why.category.to_string(),
+                    reason: why.reason.clone(),
                 },
             ),
             None => (
                 &empty,
                 Baseline::Empty {
+                    category: "offline".into(),
                     reason: "offline: targets were not read".into(),
                 },
             ),

@@ -18,8 +18,9 @@ use crate::validate::redact::shown;
 pub enum Baseline {
     /// The target's current content, read just now.
     Live,
-    /// Nothing: an empty target was assumed, for the reason given.
-    Empty { reason: String },
+    /// Nothing: an empty target was assumed, for the reason given (`category` labels it:
+    /// `offline`, `unreachable`, `auth`, `config` …).
+    Empty { category: String, reason: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -260,7 +261,7 @@ impl Plan {
             let _ = writeln!(s);
             let baseline = match &tp.baseline {
                 Baseline::Live => "against the live target".to_string(),
-                Baseline::Empty { reason } => format!("against an EMPTY baseline: {reason}"),
+                Baseline::Empty { reason, .. } => format!("against an EMPTY baseline: {reason}"),
             };
             let mode = match tp.management {
                 ManagementMode::Enforce => "Enforce",

@@ -177,7 +177,7 @@ pub fn statuses(
                 .collect();
             let enforced =
                 tp.management == ManagementMode::Enforce && outcome.is_some_and(|o| o.applied);
-            let (state, message) = if let Baseline::Empty { reason } = &tp.baseline {
+            let (state, message) = if let Baseline::Empty { reason, .. } = &tp.baseline {
                 ("Failed", Some(reason.clone()))
             } else if let Some(f) = fail.filter(|_| !mine.is_empty()) {
                 ("Failed", Some(f))
@@ -340,7 +340,7 @@ pub fn statuses(
             .count();
         let (reachable, why) = match &tp.baseline {
             Baseline::Live => (true, String::new()),
-            Baseline::Empty { reason } => (false, reason.clone()),
+            Baseline::Empty { reason, .. } => (false, reason.clone()),
         };
         let aborted = outcome.and_then(|o| o.aborted.clone());
         let synced = reachable && aborted.is_none() && people_failed == 0;

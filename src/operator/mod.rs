@@ -1,28 +1,35 @@
 //! `accord operator`: keeps a cluster's Tenants, OrgUnits, UserGrants and Integrations
 //! reconciled into their targets, with the same engine as `accord plan|apply`, and reports in
-//! status. A thin shell: watches fill stores; a scheduler debounces changes per tenant and
-//! re-reads every target on its `sync.interval`; `reconcile` does compile → observe → diff →
-//! apply → status.
+//! status. A thin shell: watches fill stores (`watch`); a pure scheduler (`schedule`) decides
+//! when each tenant runs; `reconcile` does compile → observe → diff → the engine's decisions →
+//! apply → status (`writes`).
 
+mod finalizers;
+mod log;
 mod metrics;
 mod reconcile;
+mod schedule;
+mod serve;
+mod stores;
 mod watch;
+mod writes;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Args;
 use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
-use kube::Client;
-use tokio::sync::mpsc;
-use tokio::time::Instant;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::api::{Integration, OrgUnit, Tenant, UserGrant};
-use crate::engine::Kind;
+use crate::connectors::Registry;
+use crate::engine::{Kind, ObjectRef};
+use schedule::{Finished, Scheduler};
 use watch::Dirty;
 
 pub use metrics::Metrics;
@@ -75,12 +82,24 @@ fn duration(s: &str) -> Result<Duration, String> {
         })
 }
 
+/// Why the operator could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("cannot reach the Kubernetes API: {0}")]
+    Connect(#[source] kube::Error),
+    #[error("leader election: {0}")]
+    Lease(String),
+    #[error("the {0} watch never became ready")]
+    NotReady(&'static str),
+}
+
 /// (namespace, tenant)
 pub type TenantKey = (String, String);
 
 /// What every reconcile shares.
 pub struct Context {
     pub client: Client,
+    pub registry: &'static Registry,
     pub tenants: Store<Tenant>,
     pub units: Store<OrgUnit>,
     pub grants: Store<UserGrant>,
@@ -93,28 +112,36 @@ pub struct Context {
     /// Objects in the cluster that do not parse: frozen, reported, never taken for deleted.
     pub unreadable: watch::Unreadable,
     /// The reason last reported for each unreadable object, so it is reported once.
-    pub unreadable_reported: std::sync::Mutex<BTreeMap<crate::engine::ObjectRef, String>>,
-    /// When each webhook Integration last got the whole state.
-    pub full_state: std::sync::Mutex<HashMap<crate::engine::ObjectRef, std::time::Instant>>,
+    pub unreadable_reported: std::sync::Mutex<BTreeMap<ObjectRef, String>>,
+    /// When each Integration last got the whole state (webhooks).
+    full_state: std::sync::Mutex<BTreeMap<ObjectRef, std::time::Instant>>,
 }
 
 impl Context {
     pub fn is_leader(&self) -> bool {
         *self.leader.borrow()
     }
+    /// Time since `integration` last got the whole state; None: never.
+    pub fn last_full_state(&self, integration: &ObjectRef) -> Option<Duration> {
+        let sent = self.full_state.lock().expect("full-state times");
+        sent.get(integration).map(|at| at.elapsed())
+    }
+    pub fn full_state_sent(&self, integration: &ObjectRef) {
+        let mut sent = self.full_state.lock().expect("full-state times");
+        sent.insert(integration.clone(), std::time::Instant::now());
+    }
+    fn tenant_keys(&self, namespace: Option<&str>) -> Vec<TenantKey> {
+        self.tenants
+            .state()
+            .iter()
+            .filter(|t| namespace.is_none_or(|ns| t.metadata.namespace.as_deref() == Some(ns)))
+            .map(|t| key_of(t))
+            .collect()
+    }
 }
 
 pub fn run(args: OperatorArgs) -> i32 {
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                                // kube-client logs whole response bodies (people's data) when one fails to
-                // parse: below error level, nothing of kube's is logged.
-                .unwrap_or_else(|_| "info,kube=error,kube_client=error,hyper=warn".into()),
-        )
-        .with_writer(MaskedStdout)
-        .try_init();
+    log::init();
     crate::connectors::http::crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -129,38 +156,6 @@ pub fn run(args: OperatorArgs) -> i32 {
     }
 }
 
-/// Log lines leave with national identity numbers masked, whoever wrote them: accord, kube,
-/// or an error body in which a server echoed a value.
-struct MaskedStdout;
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MaskedStdout {
-    type Writer = MaskedLine;
-    fn make_writer(&'a self) -> MaskedLine {
-        MaskedLine(Vec::new())
-    }
-}
-
-/// One log event, written masked when the subscriber is done with it.
-struct MaskedLine(Vec<u8>);
-
-impl std::io::Write for MaskedLine {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for MaskedLine {
-    fn drop(&mut self) {
-        let text = String::from_utf8_lossy(&self.0);
-        let masked = crate::validate::redact::masked(&text);
-        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), masked.as_bytes());
-    }
-}
-
 fn tenant_of(ns: Option<&String>, tenant: &str) -> TenantKey {
     (
         ns.cloned().unwrap_or_else(|| "default".into()),
@@ -168,138 +163,127 @@ fn tenant_of(ns: Option<&String>, tenant: &str) -> TenantKey {
     )
 }
 
-async fn operate(args: OperatorArgs) -> Result<(), String> {
-    let client = Client::try_default()
+fn key_of(t: &Tenant) -> TenantKey {
+    tenant_of(t.metadata.namespace.as_ref(), t.metadata.name.as_deref().unwrap_or(""))
+}
+
+/// The watches: one per kind, into stores; every change names the tenants it touches.
+struct Watches {
+    tenants: Store<Tenant>,
+    units: Store<OrgUnit>,
+    grants: Store<UserGrant>,
+    integrations: Store<Integration>,
+    secrets: Store<Secret>,
+    unreadable: watch::Unreadable,
+    changes: mpsc::UnboundedReceiver<Dirty>,
+}
+
+fn start_watches(client: &Client, ns: Option<&str>) -> Watches {
+    let (tx, changes) = mpsc::unbounded_channel::<Dirty>();
+    let unreadable = watch::Unreadable::default();
+    let cfg = watcher::Config::default;
+    macro_rules! kind {
+        ($k:expr, $config:expr, $keys:expr) => {{
+            let (store, task) =
+                watch::watch(client, ns, $k, $config, unreadable.clone(), tx.clone(), $keys);
+            tokio::spawn(task);
+            store
+        }};
+    }
+    let tenants = kind!(Kind::Tenant, cfg(), |t: &Tenant| vec![key_of(t)]);
+    let units = kind!(Kind::OrgUnit, cfg(), |u: &OrgUnit| {
+        vec![tenant_of(u.metadata.namespace.as_ref(), &u.spec.tenant)]
+    });
+    let grants = kind!(Kind::UserGrant, cfg(), |g: &UserGrant| {
+        vec![tenant_of(g.metadata.namespace.as_ref(), &g.spec.tenant)]
+    });
+    let integrations = kind!(Kind::Integration, cfg(), |i: &Integration| {
+        vec![tenant_of(i.metadata.namespace.as_ref(), &i.spec.tenant)]
+    });
+    // A Secret may hold any tenant's credentials or identity numbers: its namespace's
+    // tenants. Helm keeps every release of the chart as a large Secret; accord never reads
+    // those.
+    let of_secrets = tenants.clone();
+    let secrets = kind!(
+        Kind::Secret,
+        cfg().fields("type!=helm.sh/release.v1"),
+        move |s: &Secret| {
+            of_secrets
+                .state()
+                .iter()
+                .filter(|t| t.metadata.namespace == s.metadata.namespace)
+                .map(|t| key_of(t))
+                .collect()
+        }
+    );
+    Watches {
+        tenants,
+        units,
+        grants,
+        integrations,
+        secrets,
+        unreadable,
+        changes,
+    }
+}
+
+/// Leader election: only the holder of the Lease writes anywhere. The lease manager gives
+/// the Lease up once its receiver is gone; ours is shared by every reconcile, so a relay owns
+/// it and is stopped at shutdown.
+type Lease = (
+    tokio::task::JoinHandle<()>,
+    tokio::task::JoinHandle<Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>>,
+);
+
+async fn elect(
+    client: &Client,
+    args: &OperatorArgs,
+    ns: Option<&str>,
+    identity: &str,
+) -> Result<(tokio::sync::watch::Receiver<bool>, Option<Lease>), OperatorError> {
+    if args.no_leader_election {
+        let (tx, rx) = tokio::sync::watch::channel(true);
+        std::mem::forget(tx);
+        return Ok((rx, None));
+    }
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &args.lease)
+        .with_namespace(ns.unwrap_or("default"))
+        .with_identity(identity)
+        .with_duration(15)
+        .with_grace(5)
+        .with_field_manager(FIELD_MANAGER)
+        .build()
         .await
-        .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
-    let namespace = if args.all_namespaces {
-        None
-    } else {
-        Some(
-            args.namespace
-                .clone()
-                .unwrap_or_else(|| client.default_namespace().to_string()),
-        )
+        .map_err(|e| OperatorError::Lease(e.to_string()))?;
+    let (lease_rx, handle) = manager.watch().await;
+    let (tx, rx) = tokio::sync::watch::channel(*lease_rx.borrow());
+    let relay = tokio::spawn(async move {
+        let mut lease_rx = lease_rx;
+        while lease_rx.changed().await.is_ok() {
+            let leading = *lease_rx.borrow_and_update();
+            if tx.send(leading).is_err() {
+                break;
+            }
+        }
+    });
+    Ok((rx, Some((relay, handle))))
+}
+
+async fn operate(args: OperatorArgs) -> Result<(), OperatorError> {
+    let client = Client::try_default().await.map_err(OperatorError::Connect)?;
+    let namespace = match (&args.namespace, args.all_namespaces) {
+        (_, true) => None,
+        (Some(ns), _) => Some(ns.clone()),
+        (None, false) => Some(client.default_namespace().to_string()),
     };
     let ns = namespace.as_deref();
     let identity = args.identity.clone().unwrap_or_else(|| {
         std::env::var("HOSTNAME").unwrap_or_else(|_| format!("accord-{}", std::process::id()))
     });
-    tracing::info!(
-        namespace = ns.unwrap_or("*"),
-        identity,
-        "accord operator starting"
-    );
+    tracing::info!(namespace = ns.unwrap_or("*"), identity, "accord operator starting");
 
-    let (dirty_tx, mut dirty_rx) = mpsc::unbounded_channel::<Dirty>();
-    let unreadable = watch::Unreadable::default();
-    let cfg = watcher::Config::default;
-    let (tenants, t1) = watch::watch(
-        &client,
-        ns,
-        Kind::Tenant,
-        cfg(),
-        unreadable.clone(),
-        dirty_tx.clone(),
-        |t: &Tenant| {
-            vec![tenant_of(
-                t.metadata.namespace.as_ref(),
-                t.metadata.name.as_deref().unwrap_or(""),
-            )]
-        },
-    );
-    let (units, t2) = watch::watch(
-        &client,
-        ns,
-        Kind::OrgUnit,
-        cfg(),
-        unreadable.clone(),
-        dirty_tx.clone(),
-        |u: &OrgUnit| vec![tenant_of(u.metadata.namespace.as_ref(), &u.spec.tenant)],
-    );
-    let (grants, t3) = watch::watch(
-        &client,
-        ns,
-        Kind::UserGrant,
-        cfg(),
-        unreadable.clone(),
-        dirty_tx.clone(),
-        |g: &UserGrant| vec![tenant_of(g.metadata.namespace.as_ref(), &g.spec.tenant)],
-    );
-    let (integrations, t4) = watch::watch(
-        &client,
-        ns,
-        Kind::Integration,
-        cfg(),
-        unreadable.clone(),
-        dirty_tx.clone(),
-        |i: &Integration| vec![tenant_of(i.metadata.namespace.as_ref(), &i.spec.tenant)],
-    );
-    // A Secret may hold any tenant's credentials or identity numbers: its namespace's tenants.
-    let tenants_for_secrets = tenants.clone();
-    let (secrets, t5) = watch::watch(
-        &client,
-        ns,
-        Kind::Secret,
-        // Helm keeps every release of the chart as a large Secret in the same namespace;
-        // accord never reads those.
-        cfg().fields("type!=helm.sh/release.v1"),
-        unreadable.clone(),
-        dirty_tx.clone(),
-        move |s: &Secret| {
-            tenants_for_secrets
-                .state()
-                .iter()
-                .filter(|t| t.metadata.namespace == s.metadata.namespace)
-                .map(|t| {
-                    tenant_of(
-                        t.metadata.namespace.as_ref(),
-                        t.metadata.name.as_deref().unwrap_or(""),
-                    )
-                })
-                .collect()
-        },
-    );
-    for t in [
-        tokio::spawn(t1),
-        tokio::spawn(t2),
-        tokio::spawn(t3),
-        tokio::spawn(t4),
-        tokio::spawn(t5),
-    ] {
-        drop(t);
-    }
-
-    // Leader election: only the holder of the Lease writes anywhere.
-    let (leader_rx, lease_task) = if args.no_leader_election {
-        let (tx, rx) = tokio::sync::watch::channel(true);
-        std::mem::forget(tx);
-        (rx, None)
-    } else {
-        let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &args.lease)
-            .with_namespace(ns.unwrap_or("default"))
-            .with_identity(&identity)
-            .with_duration(15)
-            .with_grace(5)
-            .with_field_manager(FIELD_MANAGER)
-            .build()
-            .await
-            .map_err(|e| format!("leader election: {e}"))?;
-        let (lease_rx, handle) = manager.watch().await;
-        // The lease manager gives the Lease up once its receiver is gone. Ours is shared by
-        // every reconcile, so a relay owns it and is stopped at shutdown.
-        let (tx, rx) = tokio::sync::watch::channel(*lease_rx.borrow());
-        let relay = tokio::spawn(async move {
-            let mut lease_rx = lease_rx;
-            while lease_rx.changed().await.is_ok() {
-                let leading = *lease_rx.borrow_and_update();
-                if tx.send(leading).is_err() {
-                    break;
-                }
-            }
-        });
-        (rx, Some((relay, handle)))
-    };
+    let w = start_watches(&client, ns);
+    let (leader, lease) = elect(&client, &args, ns, &identity).await?;
     let reporter = kube::runtime::events::Reporter {
         controller: "accord-operator".into(),
         instance: Some(identity.clone()),
@@ -307,90 +291,105 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
     let ctx = Arc::new(Context {
         recorder: kube::runtime::events::Recorder::new(client.clone(), reporter),
         client,
-        tenants,
-        units,
-        grants,
-        integrations,
-        secrets,
+        registry: crate::connectors::registry(),
+        tenants: w.tenants,
+        units: w.units,
+        grants: w.grants,
+        integrations: w.integrations,
+        secrets: w.secrets,
         metrics: Metrics::default(),
-        leader: leader_rx,
+        leader,
         ready: AtomicBool::new(false),
-        unreadable,
+        unreadable: w.unreadable,
         unreadable_reported: Default::default(),
         full_state: Default::default(),
     });
-
-    let server = tokio::spawn(serve(args.listen.clone(), ctx.clone()));
-    for (name, store) in [
-        ("tenants", ctx.tenants.wait_until_ready().await.is_ok()),
-        ("orgunits", ctx.units.wait_until_ready().await.is_ok()),
-        ("usergrants", ctx.grants.wait_until_ready().await.is_ok()),
-        (
-            "integrations",
-            ctx.integrations.wait_until_ready().await.is_ok(),
-        ),
-        ("secrets", ctx.secrets.wait_until_ready().await.is_ok()),
-    ] {
-        if !store {
-            return Err(format!("the {name} watch never became ready"));
-        }
-    }
+    let server = tokio::spawn(serve::serve(args.listen.clone(), ctx.clone()));
+    wait_for_stores(&ctx).await?;
     ctx.ready.store(true, Ordering::SeqCst);
     tracing::info!("stores ready");
 
-    // The scheduler: debounce per tenant, periodic full re-reads, bounded parallelism.
-    let mut pending: HashMap<TenantKey, (Instant, Instant)> = HashMap::new(); // first seen, last seen
-    let mut next_full: BTreeMap<TenantKey, Instant> = BTreeMap::new();
-    // Reconciles report back how they left their tenant; degraded ones are retried sooner.
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(TenantKey, bool)>();
-    let mut failures: HashMap<TenantKey, u32> = HashMap::new();
-    let running: Arc<tokio::sync::Mutex<BTreeSet<TenantKey>>> = Arc::default();
-    let parallel = Arc::new(tokio::sync::Semaphore::new(
-        args.concurrent_tenants as usize,
-    ));
+    let parallel = Arc::new(Semaphore::new(args.concurrent_tenants as usize));
+    drive(&ctx, &args, w.changes, parallel.clone()).await;
+
+    tracing::info!("shutting down");
+    // Let running reconciles finish their current write, then give up the lease.
+    let _ = tokio::time::timeout(Duration::from_secs(20), parallel.acquire_many(args.concurrent_tenants)).await;
+    if let Some(lease) = lease {
+        release_lease(lease).await;
+    }
+    server.abort();
+    Ok(())
+}
+
+async fn wait_for_stores(ctx: &Context) -> Result<(), OperatorError> {
+    let ready = [
+        ("tenants", ctx.tenants.wait_until_ready().await.is_ok()),
+        ("orgunits", ctx.units.wait_until_ready().await.is_ok()),
+        ("usergrants", ctx.grants.wait_until_ready().await.is_ok()),
+        ("integrations", ctx.integrations.wait_until_ready().await.is_ok()),
+        ("secrets", ctx.secrets.wait_until_ready().await.is_ok()),
+    ];
+    match ready.into_iter().find(|(_, ok)| !ok) {
+        Some((name, _)) => Err(OperatorError::NotReady(name)),
+        None => Ok(()),
+    }
+}
+
+/// Given up, another replica takes over now rather than after the lease runs out.
+async fn release_lease((relay, manager): Lease) {
+    relay.abort();
+    let _ = relay.await;
+    match tokio::time::timeout(Duration::from_secs(5), manager).await {
+        Ok(Ok(Ok(_))) => tracing::info!("lease released"),
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "lease not released"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "lease not released"),
+        Err(_) => tracing::warn!("lease not released within 5s"),
+    }
+}
+
+/// The scheduler's driver: feeds it changes, leadership and finished reconciles, and starts
+/// what it says is due, at most `concurrent_tenants` at once. Returns on SIGTERM.
+async fn drive(
+    ctx: &Arc<Context>,
+    args: &OperatorArgs,
+    mut changes: mpsc::UnboundedReceiver<Dirty>,
+    parallel: Arc<Semaphore>,
+) {
+    use tokio::time::Instant;
+    let mut sch = Scheduler::new(args.debounce);
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(TenantKey, reconcile::Health)>();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut leader_changes = ctx.leader.clone();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
-    for t in ctx.tenants.state() {
-        pending.insert(
-            tenant_of(
-                t.metadata.namespace.as_ref(),
-                t.metadata.name.as_deref().unwrap_or(""),
-            ),
-            (Instant::now(), Instant::now()),
-        );
+    let now = || Instant::now().into_std();
+    for key in ctx.tenant_keys(None) {
+        sch.changed(key, now());
     }
+    let interval = |key: &TenantKey| stores::sync_interval(ctx, ctx.registry, key);
     loop {
         tokio::select! {
-            _ = &mut shutdown => break,
-            Some(change) = dirty_rx.recv() => {
-                let now = Instant::now();
+            _ = &mut shutdown => return,
+            Some(change) = changes.recv() => {
                 let keys = match change {
                     Dirty::Tenant(key) => vec![key],
-                    Dirty::Namespace(ns) => ctx.tenants.state().iter()
-                        .filter(|t| t.metadata.namespace.as_deref() == Some(ns.as_str()))
-                        .map(|t| tenant_of(t.metadata.namespace.as_ref(), t.metadata.name.as_deref().unwrap_or("")))
-                        .collect(),
+                    Dirty::Namespace(ns) => ctx.tenant_keys(Some(&ns)),
                 };
-                for key in keys {
-                    pending.entry(key).and_modify(|e| e.1 = now).or_insert((now, now));
-                }
+                keys.into_iter().for_each(|k| sch.changed(k, now()));
             }
-            Some((key, degraded)) = done_rx.recv() => {
+            Some((key, health)) = done_rx.recv() => {
                 let exists = ctx.tenants.get(&reflector::ObjectRef::new(&key.1).within(&key.0)).is_some();
-                if !exists {
-                    // A deleted Tenant needs no more periodic re-reads.
-                    next_full.remove(&key);
-                    failures.remove(&key);
-                } else if degraded {
-                    let n = failures.entry(key.clone()).or_insert(0);
-                    *n += 1;
-                    let wait = retry_after(*n, reconcile::sync_interval(&ctx, &key));
-                    tracing::info!(namespace = key.0, tenant = key.1, retry_in_s = wait.as_secs(), "degraded; retrying");
-                    next_full.insert(key, Instant::now() + wait);
-                } else {
-                    failures.remove(&key);
+                let how = match health {
+                    _ if !exists => Finished::Gone,
+                    reconcile::Health::Gone => Finished::Gone,
+                    reconcile::Health::Degraded => Finished::Degraded,
+                    reconcile::Health::Healthy => Finished::Healthy,
+                };
+                sch.finished(&key, how, now(), interval(&key));
+                if let Some(at) = sch.retry_at(&key) {
+                    let retry_in_s = at.saturating_duration_since(now()).as_secs();
+                    tracing::info!(namespace = key.0, tenant = key.1, retry_in_s, "degraded; retrying");
                 }
             }
             Ok(()) = leader_changes.changed() => {
@@ -398,97 +397,53 @@ async fn operate(args: OperatorArgs) -> Result<(), String> {
                 ctx.metrics.leader.set(i64::from(leading));
                 tracing::info!(leading, "leadership changed");
                 if leading {
-                    for t in ctx.tenants.state() {
-                        pending.insert(tenant_of(t.metadata.namespace.as_ref(), t.metadata.name.as_deref().unwrap_or("")), (Instant::now(), Instant::now()));
-                    }
+                    ctx.tenant_keys(None).into_iter().for_each(|k| sch.changed(k, now()));
                 }
             }
             _ = tick.tick() => {
-                let now = Instant::now();
-                for (key, at) in next_full.iter() {
-                    if *at <= now {
-                        pending.entry(key.clone()).or_insert((now, now - args.debounce));
-                    }
-                }
-                let due: Vec<TenantKey> = pending
-                    .iter()
-                    .filter(|(_, (first, last))| now.duration_since(*last) >= args.debounce || now.duration_since(*first) >= args.debounce * 10)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for key in due {
-                    if running.lock().await.contains(&key) {
-                        continue; // picked up again when the running one ends
-                    }
-                    pending.remove(&key);
-                    let interval = reconcile::sync_interval(&ctx, &key);
-                    // Jitter of up to a tenth, so that tenants do not all re-read at once.
-                    let jitter = interval.mul_f64(f64::from((rand_u32() % 1000) as u16) / 10_000.0);
-                    next_full.insert(key.clone(), now + interval + jitter);
-                    let (ctx, running, parallel, done) = (ctx.clone(), running.clone(), parallel.clone(), done_tx.clone());
-                    running.lock().await.insert(key.clone());
-                    tokio::spawn(async move {
-                        let queued = std::time::Instant::now();
-                        let _permit = parallel.acquire().await;
-                        let started = std::time::Instant::now();
-                        let result = reconcile::reconcile(&ctx, &key).await;
-                        ctx.metrics.duration.observe(started.elapsed().as_secs_f64());
-                        tracing::debug!(
-                            namespace = key.0,
-                            tenant = key.1,
-                            queued_ms = (started - queued).as_millis() as u64,
-                            took_ms = started.elapsed().as_millis() as u64,
-                            "reconciled"
-                        );
-                        let label = metrics::ResultLabel { result: if result.is_ok() { "ok".into() } else { "error".into() } };
-                        ctx.metrics.reconciles.get_or_create(&label).inc();
-                        let degraded = match result {
-                            Ok(health) => health == reconcile::Health::Degraded,
-                            Err(e) => {
-                                tracing::warn!(namespace = key.0, tenant = key.1, error = %e, "reconcile failed");
-                                true
-                            }
-                        };
-                        running.lock().await.remove(&key);
-                        let _ = done.send((key, degraded));
-                    });
+                for key in sch.due(now(), interval, jitter) {
+                    spawn_reconcile(ctx.clone(), key, parallel.clone(), done_tx.clone());
                 }
             }
         }
     }
-    tracing::info!("shutting down");
-    // Let running reconciles finish their current write, then give up the lease.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(20),
-        parallel.acquire_many(args.concurrent_tenants),
-    )
-    .await;
-    if let Some((relay, manager)) = lease_task {
-        relay.abort();
-        let _ = relay.await;
-        // Released, another replica takes over now rather than after the lease runs out.
-        match tokio::time::timeout(Duration::from_secs(5), manager).await {
-            Ok(Ok(Ok(_))) => tracing::info!("lease released"),
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "lease not released"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "lease not released"),
-            Err(_) => tracing::warn!("lease not released within 5s"),
-        }
-    }
-    server.abort();
-    Ok(())
 }
 
-/// When to try a degraded tenant again: 5 s, doubling per failure in a row, never later than
-/// its sync interval.
-fn retry_after(failures: u32, interval: Duration) -> Duration {
-    let backoff = Duration::from_secs(5).saturating_mul(1 << failures.saturating_sub(1).min(16));
-    backoff.min(interval)
-}
-
-fn rand_u32() -> u32 {
+/// Up to a tenth of the interval, so that tenants do not all re-read at once.
+fn jitter(_: &TenantKey, every: Duration) -> Duration {
     use ring::rand::SecureRandom;
-    let mut b = [0u8; 4];
+    let mut b = [0u8; 2];
     let _ = ring::rand::SystemRandom::new().fill(&mut b);
-    u32::from_le_bytes(b)
+    every.mul_f64(f64::from(u16::from_le_bytes(b) % 1000) / 10_000.0)
+}
+
+fn spawn_reconcile(
+    ctx: Arc<Context>,
+    key: TenantKey,
+    parallel: Arc<Semaphore>,
+    done: mpsc::UnboundedSender<(TenantKey, reconcile::Health)>,
+) {
+    tokio::spawn(async move {
+        let queued = std::time::Instant::now();
+        let _permit = parallel.acquire().await;
+        let started = std::time::Instant::now();
+        let health = reconcile::reconcile(&ctx, &key).await;
+        ctx.metrics.duration.observe(started.elapsed().as_secs_f64());
+        tracing::debug!(
+            namespace = key.0,
+            tenant = key.1,
+            queued_ms = (started - queued).as_millis() as u64,
+            took_ms = started.elapsed().as_millis() as u64,
+            "reconciled"
+        );
+        let result = match health {
+            reconcile::Health::Degraded => "degraded",
+            _ => "ok",
+        };
+        let label = metrics::ResultLabel { result: result.into() };
+        ctx.metrics.reconciles.get_or_create(&label).inc();
+        let _ = done.send((key, health));
+    });
 }
 
 async fn shutdown_signal() {
@@ -497,163 +452,5 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
-    }
-}
-
-async fn serve(listen: String, ctx: Arc<Context>) {
-    use axum::routing::get;
-    let ready = ctx.clone();
-    let metrics = ctx.clone();
-    let app = axum::Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/readyz",
-            get(move || {
-                let ready = ready.clone();
-                async move {
-                    if ready.ready.load(Ordering::SeqCst) {
-                        (axum::http::StatusCode::OK, "ready")
-                    } else {
-                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "starting")
-                    }
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(move || {
-                let metrics = metrics.clone();
-                async move {
-                    (
-                        [(
-                            "content-type",
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        metrics.metrics.encode(),
-                    )
-                }
-            }),
-        );
-    match tokio::net::TcpListener::bind(&listen).await {
-        Ok(l) => {
-            let _ = axum::serve(l, app).await;
-        }
-        Err(e) => tracing::error!(listen, error = %e, "cannot serve health and metrics"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::retry_after;
-    use super::watch::{Changes, Dirty, fingerprint};
-    use std::time::Duration;
-
-    #[test]
-    fn only_changes_that_matter_wake_a_tenant_and_a_relist_notices_what_vanished() {
-        use kube::runtime::watcher::Event;
-        let grant = |name: &str, unit: &str, status: Option<&str>| {
-            let mut g = serde_json::json!({"apiVersion": "accord.dev/v1alpha1", "kind": "UserGrant",
-                "metadata": {"name": name, "namespace": "ns"},
-                "spec": {"tenant": "acme", "person": {"givenName": "A", "familyName": "V", "email": "a@acme.fi"}, "unit": unit}});
-            if let Some(state) = status {
-                g["status"] = serde_json::json!({"state": state});
-            }
-            serde_json::from_value::<crate::api::UserGrant>(g).unwrap()
-        };
-        let keys = |g: &crate::api::UserGrant| vec![("ns".to_string(), g.spec.tenant.clone())];
-        let acme = || vec![Dirty::Tenant(("ns".into(), "acme".into()))];
-        let mut changes = Changes::default();
-        assert_eq!(changes.on(&Event::Init, &keys), []);
-        assert_eq!(
-            changes.on(&Event::InitApply(grant("a", "root", None)), &keys),
-            acme()
-        );
-        assert_eq!(
-            changes.on(&Event::InitApply(grant("b", "root", None)), &keys),
-            acme()
-        );
-        assert_eq!(changes.on(&Event::InitDone, &keys), []);
-        // accord's own status write comes back as an event: not a change.
-        assert_eq!(
-            changes.on(&Event::Apply(grant("a", "root", Some("Active"))), &keys),
-            []
-        );
-        assert_eq!(
-            changes.on(&Event::Apply(grant("a", "other", Some("Active"))), &keys),
-            acme()
-        );
-        assert_eq!(
-            changes.on(&Event::Delete(grant("a", "other", None)), &keys),
-            acme()
-        );
-        // A relist after the watch was down: "b" went meanwhile, unseen.
-        assert_eq!(
-            changes.on(&Event::InitApply(grant("c", "root", None)), &keys),
-            acme()
-        );
-        assert_eq!(changes.on(&Event::Init, &keys), []);
-        assert_eq!(
-            changes.on(&Event::InitApply(grant("c", "root", None)), &keys),
-            []
-        );
-        assert_eq!(
-            changes.on(&Event::InitDone, &keys),
-            [Dirty::Namespace("ns".into())]
-        );
-    }
-
-    #[test]
-    fn status_and_bookkeeping_changes_leave_the_fingerprint_alone() {
-        let grant = |extra: serde_json::Value| {
-            let mut g = serde_json::json!({"apiVersion": "accord.dev/v1alpha1", "kind": "UserGrant",
-                "metadata": {"name": "anna", "namespace": "ns", "resourceVersion": "1", "generation": 1},
-                "spec": {"tenant": "acme", "person": {"givenName": "Anna", "familyName": "V", "email": "anna@acme.fi"}, "unit": "root"}});
-            json_patch(&mut g, extra);
-            serde_json::from_value::<crate::api::UserGrant>(g).unwrap()
-        };
-        let base = fingerprint(&grant(serde_json::json!({})));
-        let same = [
-            serde_json::json!({"status": {"state": "Active"}}),
-            serde_json::json!({"metadata": {"resourceVersion": "7"}}),
-            serde_json::json!({"metadata": {"managedFields": [{"manager": "kubectl"}]}}),
-        ];
-        for change in same {
-            assert_eq!(fingerprint(&grant(change.clone())), base, "{change}");
-        }
-        let different = [
-            serde_json::json!({"spec": {"unit": "other"}, "metadata": {"generation": 2}}),
-            serde_json::json!({"metadata": {"annotations": {"accord.dev/confirm-deletions": "3"}}}),
-            serde_json::json!({"metadata": {"finalizers": ["accord.dev/cleanup"]}}),
-            serde_json::json!({"metadata": {"deletionTimestamp": "2026-11-22T10:00:00Z"}}),
-        ];
-        for change in different {
-            assert_ne!(fingerprint(&grant(change.clone())), base, "{change}");
-        }
-    }
-
-    /// RFC 7386, enough for the test.
-    fn json_patch(doc: &mut serde_json::Value, patch: serde_json::Value) {
-        match patch {
-            serde_json::Value::Object(p) => {
-                for (k, v) in p {
-                    json_patch(&mut doc[&k], v);
-                }
-            }
-            v => *doc = v,
-        }
-    }
-
-    #[test]
-    fn degraded_tenants_are_retried_with_doubling_backoff_up_to_the_sync_interval() {
-        let five_min = Duration::from_secs(300);
-        let waits: Vec<u64> = (1..=8)
-            .map(|n| retry_after(n, five_min).as_secs())
-            .collect();
-        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300]);
-        assert_eq!(
-            retry_after(1, Duration::from_secs(2)),
-            Duration::from_secs(2)
-        );
-        assert_eq!(retry_after(u32::MAX, five_min), five_min);
     }
 }

@@ -324,3 +324,103 @@ pub fn fingerprint<K: serde::Serialize>(obj: &K) -> u64 {
     v.to_string().hash(&mut h);
     h.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Changes, Dirty, fingerprint};
+
+    #[test]
+    fn only_changes_that_matter_wake_a_tenant_and_a_relist_notices_what_vanished() {
+        use kube::runtime::watcher::Event;
+        let grant = |name: &str, unit: &str, status: Option<&str>| {
+            let mut g = serde_json::json!({"apiVersion": "accord.dev/v1alpha1", "kind": "UserGrant",
+                "metadata": {"name": name, "namespace": "ns"},
+                "spec": {"tenant": "acme", "person": {"givenName": "A", "familyName": "V", "email": "a@acme.fi"}, "unit": unit}});
+            if let Some(state) = status {
+                g["status"] = serde_json::json!({"state": state});
+            }
+            serde_json::from_value::<crate::api::UserGrant>(g).unwrap()
+        };
+        let keys = |g: &crate::api::UserGrant| vec![("ns".to_string(), g.spec.tenant.clone())];
+        let acme = || vec![Dirty::Tenant(("ns".into(), "acme".into()))];
+        let mut changes = Changes::default();
+        assert_eq!(changes.on(&Event::Init, &keys), []);
+        assert_eq!(
+            changes.on(&Event::InitApply(grant("a", "root", None)), &keys),
+            acme()
+        );
+        assert_eq!(
+            changes.on(&Event::InitApply(grant("b", "root", None)), &keys),
+            acme()
+        );
+        assert_eq!(changes.on(&Event::InitDone, &keys), []);
+        // accord's own status write comes back as an event: not a change.
+        assert_eq!(
+            changes.on(&Event::Apply(grant("a", "root", Some("Active"))), &keys),
+            []
+        );
+        assert_eq!(
+            changes.on(&Event::Apply(grant("a", "other", Some("Active"))), &keys),
+            acme()
+        );
+        assert_eq!(
+            changes.on(&Event::Delete(grant("a", "other", None)), &keys),
+            acme()
+        );
+        // A relist after the watch was down: "b" went meanwhile, unseen.
+        assert_eq!(
+            changes.on(&Event::InitApply(grant("c", "root", None)), &keys),
+            acme()
+        );
+        assert_eq!(changes.on(&Event::Init, &keys), []);
+        assert_eq!(
+            changes.on(&Event::InitApply(grant("c", "root", None)), &keys),
+            []
+        );
+        assert_eq!(
+            changes.on(&Event::InitDone, &keys),
+            [Dirty::Namespace("ns".into())]
+        );
+    }
+
+    #[test]
+    fn status_and_bookkeeping_changes_leave_the_fingerprint_alone() {
+        let grant = |extra: serde_json::Value| {
+            let mut g = serde_json::json!({"apiVersion": "accord.dev/v1alpha1", "kind": "UserGrant",
+                "metadata": {"name": "anna", "namespace": "ns", "resourceVersion": "1", "generation": 1},
+                "spec": {"tenant": "acme", "person": {"givenName": "Anna", "familyName": "V", "email": "anna@acme.fi"}, "unit": "root"}});
+            json_patch(&mut g, extra);
+            serde_json::from_value::<crate::api::UserGrant>(g).unwrap()
+        };
+        let base = fingerprint(&grant(serde_json::json!({})));
+        let same = [
+            serde_json::json!({"status": {"state": "Active"}}),
+            serde_json::json!({"metadata": {"resourceVersion": "7"}}),
+            serde_json::json!({"metadata": {"managedFields": [{"manager": "kubectl"}]}}),
+        ];
+        for change in same {
+            assert_eq!(fingerprint(&grant(change.clone())), base, "{change}");
+        }
+        let different = [
+            serde_json::json!({"spec": {"unit": "other"}, "metadata": {"generation": 2}}),
+            serde_json::json!({"metadata": {"annotations": {"accord.dev/confirm-deletions": "3"}}}),
+            serde_json::json!({"metadata": {"finalizers": ["accord.dev/cleanup"]}}),
+            serde_json::json!({"metadata": {"deletionTimestamp": "2026-11-22T10:00:00Z"}}),
+        ];
+        for change in different {
+            assert_ne!(fingerprint(&grant(change.clone())), base, "{change}");
+        }
+    }
+
+    /// RFC 7386, enough for the test.
+    fn json_patch(doc: &mut serde_json::Value, patch: serde_json::Value) {
+        match patch {
+            serde_json::Value::Object(p) => {
+                for (k, v) in p {
+                    json_patch(&mut doc[&k], v);
+                }
+            }
+            v => *doc = v,
+        }
+    }
+}

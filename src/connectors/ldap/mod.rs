@@ -9,6 +9,16 @@ pub mod dn;
 mod tls;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use futures::future::BoxFuture;
+
+use crate::api::IntegrationKind;
+use crate::engine::build::directory::{build_directory, check_attribute_source};
+use crate::engine::build::{ResolvedGrant, TenantContext};
+use crate::engine::kinds::TargetKind;
+use crate::engine::state::TargetRole;
+use crate::validate::redact::Quoted;
+
+use super::{ApplyOptions, Connector, ConnectorKind};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -748,5 +758,74 @@ fn rc_text(rc: u32, text: &str) -> String {
         format!("{name} ({rc})")
     } else {
         format!("{name} ({rc}): {text}")
+    }
+}
+
+/// The `ldap` kind: a tenant's user directory.
+pub struct LdapKind;
+pub static LDAP: LdapKind = LdapKind;
+
+impl TargetKind for LdapKind {
+    fn kind(&self) -> IntegrationKind {
+        IntegrationKind::Ldap
+    }
+    fn serves(&self) -> &'static [TargetRole] {
+        &[TargetRole::Directory]
+    }
+    fn schemes(&self) -> &'static [&'static str] {
+        &["ldap", "ldaps"]
+    }
+    fn check(&self, integration: &Integration) -> Vec<(String, String)> {
+        let Some(l) = &integration.spec.ldap else {
+            return vec![("spec.ldap".into(), "an ldap integration needs ldap.baseDN".into())];
+        };
+        let mut out = Vec::new();
+        if l.base_dn.trim().is_empty() || !l.base_dn.contains('=') {
+            out.push((
+                "spec.ldap.baseDN".into(),
+                format!("{} is not a DN", Quoted(&l.base_dn)),
+            ));
+        }
+        for (attr, source) in &l.attributes {
+            if let Err(e) = check_attribute_source(source) {
+                out.push((format!("spec.ldap.attributes.{attr}"), e));
+            }
+        }
+        out
+    }
+    fn build(
+        &self,
+        ctx: &TenantContext,
+        grants: &[ResolvedGrant],
+        integration: &Integration,
+    ) -> Vec<Object> {
+        match &integration.spec.ldap {
+            Some(settings) => build_directory(ctx, grants, settings),
+            None => Vec::new(), // refused by `check`
+        }
+    }
+}
+
+impl ConnectorKind for LdapKind {
+    fn connect(
+        &self,
+        integration: &Integration,
+        snapshot: &Snapshot,
+    ) -> Result<Box<dyn Connector>, TargetError> {
+        Ok(Box::new(LdapTarget::new(integration, snapshot)?))
+    }
+}
+
+impl Connector for LdapTarget {
+    fn observe(&self) -> BoxFuture<'_, Result<ObservedState, TargetError>> {
+        Box::pin(LdapTarget::observe(self))
+    }
+    fn apply<'a>(
+        &'a self,
+        plan: &'a TargetPlan,
+        observed: &'a ObservedState,
+        _options: ApplyOptions,
+    ) -> BoxFuture<'a, ApplyReport> {
+        Box::pin(LdapTarget::apply(self, plan, observed))
     }
 }
