@@ -1094,3 +1094,36 @@ fn an_object_that_does_not_parse_is_frozen_and_reported_not_deleted() {
         &op,
     );
 }
+
+/// accord removes only its own finalizer: a UserGrant that another controller also holds on
+/// to keeps that controller's finalizer when accord lets go of it.
+#[test]
+fn another_controllers_finalizer_survives_accords_release() {
+    let scratch = Scratch::new("operator-finalizers");
+    let e = Emulator::start();
+    let slapd = Slapd::start(&scratch.0, &["dc=acme,dc=fi"]);
+    load_acme(&e, &slapd, &scratch.0);
+    let (code, _) = kube(
+        &e,
+        "PATCH",
+        "UserGrant",
+        Some("anna-virtanen"),
+        Some(json!({"metadata": {"finalizers": ["example.com/keep"]}})),
+    );
+    assert_eq!(code, 200);
+    let op = Operator::start(&e, &scratch.0, "solo");
+    let finalizers = || {
+        kube(&e, "GET", "UserGrant", Some("anna-virtanen"), None).1["metadata"]["finalizers"].clone()
+    };
+    wait_until("accord's finalizer added after the other", 60, || {
+        finalizers() == json!(["example.com/keep", "accord.dev/cleanup"])
+    }, &op);
+    wait_until("Anna in LDAP", 60, || anna_phone(&slapd).contains("telephoneNumber"), &op);
+    assert_eq!(kube(&e, "DELETE", "UserGrant", Some("anna-virtanen"), None).0, 200);
+    wait_until("Anna gone from LDAP", 60, || !anna_phone(&slapd).contains("telephoneNumber"), &op);
+    wait_until("accord's finalizer released", 60, || finalizers() == json!(["example.com/keep"]), &op);
+    // The other controller's finalizer still holds the object.
+    let (code, g) = kube(&e, "GET", "UserGrant", Some("anna-virtanen"), None);
+    assert_eq!(code, 200);
+    assert!(!g["metadata"]["deletionTimestamp"].is_null());
+}
