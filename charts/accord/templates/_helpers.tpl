@@ -11,3 +11,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 app.kubernetes.io/name: accord
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
+{{/* The labels of the helm test pod, which the NetworkPolicy always lets reach /readyz. Not
+the operator's: the Deployment, Service and PodDisruptionBudget must not select it. */}}
+{{- define "accord.testSelector" -}}
+app.kubernetes.io/name: accord-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
