@@ -15,6 +15,7 @@ pub mod snapshot;
 pub mod state;
 pub mod status;
 pub mod tree;
+pub mod validator;
 pub mod walk;
 
 pub use compile::{Compiled, compile};
