@@ -1,7 +1,7 @@
 pub mod api;
 pub mod cli;
 pub mod engine;
-pub mod import;
+pub mod producers;
 pub mod manifests;
 pub mod operator;
 pub mod par;

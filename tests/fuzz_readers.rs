@@ -160,8 +160,8 @@ fn the_roster_reader_survives_mutated_csv_and_xlsx() {
             mutate(&mut rng, &mut input, &other);
         }
         bounded(&format!("csv case {case}"), 64 << 20, || {
-            if let Ok(table) = accord::import::table::read_csv(&input) {
-                let _ = accord::import::mapping::map_columns(&table.headers, &Default::default());
+            if let Ok(table) = accord::producers::import::table::read_csv(&input) {
+                let _ = accord::producers::import::mapping::map_columns(&table.headers, &Default::default());
             }
         });
     }
@@ -173,7 +173,7 @@ fn the_roster_reader_survives_mutated_csv_and_xlsx() {
         let p = dir.join("fuzz.xlsx");
         std::fs::write(&p, &input).unwrap();
         bounded(&format!("xlsx case {case}"), 256 << 20, || {
-            let _ = accord::import::table::read_table(&p, None);
+            let _ = accord::producers::import::table::read_table(&p, None);
         });
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -270,7 +270,7 @@ fn a_sheet_claiming_a_million_rows_by_16384_columns_is_read_by_its_cells() {
     let shared = r#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="2" uniqueCount="2"><si><t>Etunimi</t></si><si><t>Sukunimi</t></si></sst>"#;
     let p = write_tmp("dimension.xlsx", &workbook(&sheet, stored("xl/sharedStrings.xml", shared)));
     bounded("dimension bomb", 64 << 20, || {
-        let t = accord::import::table::read_table(&p, None).unwrap();
+        let t = accord::producers::import::table::read_table(&p, None).unwrap();
         assert_eq!(t.headers, ["Etunimi", "Sukunimi"]);
         assert_eq!(t.rows, [(2, vec!["Anna".to_string(), "Virtanen".to_string()])]);
     });
@@ -278,7 +278,7 @@ fn a_sheet_claiming_a_million_rows_by_16384_columns_is_read_by_its_cells() {
     let far = format!(r#"{SHEET_HEAD}<sheetData><row r="1"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row></sheetData></worksheet>"#);
     let p = write_tmp("far.xlsx", &workbook(&far, stored("xl/sharedStrings.xml", shared)));
     bounded("far cell", 64 << 20, || {
-        let e = accord::import::table::read_table(&p, None).unwrap_err();
+        let e = accord::producers::import::table::read_table(&p, None).unwrap_err().to_string();
         assert!(e.contains("beyond column 256"), "{e}");
     });
 }
@@ -289,7 +289,7 @@ fn a_shared_string_count_of_billions_is_refused_before_it_is_reserved() {
     let shared = r#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="4000000000" uniqueCount="4000000000"><si><t>a</t></si></sst>"#;
     let p = write_tmp("count.xlsx", &workbook(&sheet, stored("xl/sharedStrings.xml", shared)));
     bounded("shared string count", 64 << 20, || {
-        let e = accord::import::table::read_table(&p, None).unwrap_err();
+        let e = accord::producers::import::table::read_table(&p, None).unwrap_err().to_string();
         assert!(e.contains("shared strings"), "{e}");
     });
 }
@@ -318,7 +318,7 @@ fn a_1_gib_cell_is_refused_while_it_is_unpacked() {
     let p = write_tmp("gib.xlsx", &workbook(&sheet, shared));
     assert!(std::fs::metadata(&p).unwrap().len() < 16 << 20);
     bounded("1 GiB cell", 256 << 20, || {
-        let e = accord::import::table::read_table(&p, None).unwrap_err();
+        let e = accord::producers::import::table::read_table(&p, None).unwrap_err().to_string();
         assert!(e.contains("unpacks to more than"), "{e}");
     });
 }

@@ -41,7 +41,7 @@ fn expected_bad_rows(roster: &Path) -> BTreeSet<usize> {
         .unwrap(),
     )
     .unwrap();
-    let table = accord::import::table::read_table(roster, None).unwrap();
+    let table = accord::producers::import::table::read_table(roster, None).unwrap();
     bad.iter()
         .map(|b| {
             let cells: Vec<String> = b["row"]
@@ -82,7 +82,7 @@ fn reported_rows(report: &Path) -> BTreeSet<usize> {
 }
 
 fn national_ids(roster: &Path, column: usize) -> Vec<String> {
-    let table = accord::import::table::read_table(roster, None).unwrap();
+    let table = accord::producers::import::table::read_table(roster, None).unwrap();
     table
         .rows
         .iter()
@@ -131,7 +131,7 @@ fn the_shared_rosters_import_with_exactly_their_bad_rows_and_plan_cleanly() {
             expected,
             "{roster:?}"
         );
-        let table = accord::import::table::read_table(&roster, None).unwrap();
+        let table = accord::producers::import::table::read_table(&roster, None).unwrap();
         let summary = run.stdout.lines().last().unwrap().to_string();
         let (created, updated) = (
             summary

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::import::{ImportRequest, describe, import};
+use crate::producers::import::{ImportRequest, describe, import};
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {

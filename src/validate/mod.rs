@@ -10,3 +10,21 @@ pub mod redact;
 pub use contact::{normalise_phone, validate_email};
 pub use duration::parse_duration;
 pub use national_id::{Country, validate_national_id};
+
+/// Why a value is not valid: a message for people that never repeats a national identity
+/// number. Value checks return it; callers put it in a problem with the field it was about.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl From<String> for Invalid {
+    fn from(s: String) -> Self {
+        Invalid(s)
+    }
+}
+
+impl From<&str> for Invalid {
+    fn from(s: &str) -> Self {
+        Invalid(s.to_string())
+    }
+}

@@ -2,6 +2,14 @@
 
 use std::path::Path;
 
+use crate::validate::Invalid;
+
+use super::ImportError;
+
+fn invalid(reason: impl Into<String>) -> Invalid {
+    Invalid(reason.into())
+}
+
 /// A roster: the header cells and every data row with its spreadsheet row number
 /// (the header is row 1).
 #[derive(Debug, Default)]
@@ -20,54 +28,51 @@ pub const MAX_CELL_CHARS: usize = 32 * 1024;
 const MAX_PART_BYTES: u64 = 64 << 20;
 const MAX_UNPACKED_BYTES: u64 = 256 << 20;
 
-pub fn read_table(path: &Path, sheet: Option<&str>) -> Result<Table, String> {
+pub fn read_table(path: &Path, sheet: Option<&str>) -> Result<Table, ImportError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
+    let fail = |reason: String| ImportError::read(path, reason);
     let size = std::fs::metadata(path)
-        .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?
+        .map_err(|e| fail(format!("cannot be read: {e}")))?
         .len();
     if size > MAX_FILE_BYTES {
-        return Err(format!(
-            "{}: is {} MiB; rosters of more than {} MiB are not read",
-            path.display(),
+        return Err(fail(format!(
+            "is {} MiB; rosters of more than {} MiB are not read",
             size >> 20,
             MAX_FILE_BYTES >> 20
-        ));
+        )));
     }
-    let table = match ext.as_str() {
-        "xlsx" | "xlsm" => read_workbook(path, sheet),
-        "xls" | "ods" => Err(format!(
-            "{}: .{ext} workbooks are not read; save it as .xlsx or .csv",
-            path.display()
-        )),
+    match ext.as_str() {
+        "xlsx" | "xlsm" => read_workbook(path, sheet).map_err(|e| fail(e.to_string())),
+        "xls" | "ods" => Err(fail(format!(
+            ".{ext} workbooks are not read; save it as .xlsx or .csv"
+        ))),
         _ => {
-            let bytes = std::fs::read(path)
-                .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
-            read_csv(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+            let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot be read: {e}")))?;
+            read_csv(&bytes).map_err(|e| fail(e.to_string()))
         }
-    }?;
-    Ok(table)
+    }
 }
 
 /// Checks one row against the limits; `row` as a spreadsheet numbers it.
-fn check_row(row: usize, cells: &[String], rows_so_far: usize) -> Result<(), String> {
+fn check_row(row: usize, cells: &[String], rows_so_far: usize) -> Result<(), Invalid> {
     if rows_so_far > MAX_ROWS {
-        return Err(format!("has more than {MAX_ROWS} rows; split the roster"));
+        return Err(invalid(format!("has more than {MAX_ROWS} rows; split the roster")));
     }
     if cells.len() > MAX_COLUMNS {
-        return Err(format!(
+        return Err(invalid(format!(
             "row {row} has {} columns; at most {MAX_COLUMNS} are read",
             cells.len()
-        ));
+        )));
     }
     if let Some(c) = cells.iter().position(|c| c.chars().count() > MAX_CELL_CHARS) {
-        return Err(format!(
+        return Err(invalid(format!(
             "row {row}, column {}: the cell holds more than {MAX_CELL_CHARS} characters",
             c + 1
-        ));
+        )));
     }
     Ok(())
 }
@@ -103,7 +108,7 @@ fn delimiter(text: &str) -> u8 {
         .unwrap_or(b',')
 }
 
-pub fn read_csv(bytes: &[u8]) -> Result<Table, String> {
+pub fn read_csv(bytes: &[u8]) -> Result<Table, Invalid> {
     let text = decode(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter(&text))
@@ -124,7 +129,7 @@ pub fn read_csv(bytes: &[u8]) -> Result<Table, String> {
         }
     }
     if table.headers.is_empty() {
-        return Err("is empty".into());
+        return Err(invalid("is empty"));
     }
     Ok(table)
 }
@@ -132,12 +137,13 @@ pub fn read_csv(bytes: &[u8]) -> Result<Table, String> {
 /// Unpacks every part of the workbook once, counting, before calamine sees it: a part may
 /// claim to be small and unpack to gigabytes, and calamine reserves what the file declares
 /// (shared strings, sheet dimensions) before it reads.
-fn check_workbook(path: &Path) -> Result<(), String> {
+fn check_workbook(path: &Path) -> Result<(), Invalid> {
     use std::io::Read;
     let file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|_| "is not an .xlsx workbook (not a zip file)".to_string())?;
+    let mut zip = zip::ZipArchive::new(file)
+        .map_err(|_| invalid("is not an .xlsx workbook (not a zip file)"))?;
     if zip.len() > 10_000 {
-        return Err("has more than 10000 parts; it is not a roster".into());
+        return Err(invalid("has more than 10000 parts; it is not a roster"));
     }
     let mut total = 0u64;
     for i in 0..zip.len() {
@@ -150,14 +156,14 @@ fn check_workbook(path: &Path) -> Result<(), String> {
         )
         .map_err(|e| format!("part {name} cannot be unpacked: {e}"))?;
         if n > MAX_PART_BYTES {
-            return Err(format!("part {name} unpacks to more than {} MiB", MAX_PART_BYTES >> 20));
+            return Err(invalid(format!("part {name} unpacks to more than {} MiB", MAX_PART_BYTES >> 20)));
         }
         total += n;
         if total > MAX_UNPACKED_BYTES {
-            return Err(format!("unpacks to more than {} MiB", MAX_UNPACKED_BYTES >> 20));
+            return Err(invalid(format!("unpacks to more than {} MiB", MAX_UNPACKED_BYTES >> 20)));
         }
         if name.ends_with("sharedStrings.xml") && declared_count(&head) > (MAX_ROWS * MAX_COLUMNS) as u64 {
-            return Err("declares more shared strings than any roster has".into());
+            return Err(invalid("declares more shared strings than any roster has"));
         }
     }
     Ok(())
@@ -199,11 +205,11 @@ impl<R: std::io::Read> std::io::Read for Head<'_, R> {
     }
 }
 
-fn read_workbook(path: &Path, sheet: Option<&str>) -> Result<Table, String> {
+fn read_workbook(path: &Path, sheet: Option<&str>) -> Result<Table, Invalid> {
     use calamine::{Reader, Xlsx, open_workbook};
-    check_workbook(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut wb: Xlsx<_> = open_workbook(path)
-        .map_err(|e| format!("{}: cannot be read as a workbook: {e}", path.display()))?;
+    check_workbook(path)?;
+    let mut wb: Xlsx<_> =
+        open_workbook(path).map_err(|e| invalid(format!("cannot be read as a workbook: {e}")))?;
     let names = wb.sheet_names();
     let name = match sheet {
         Some(s) => names
@@ -211,22 +217,18 @@ fn read_workbook(path: &Path, sheet: Option<&str>) -> Result<Table, String> {
             .find(|n| n.eq_ignore_ascii_case(s))
             .cloned()
             .ok_or_else(|| {
-                format!(
-                    "{}: has no sheet {:?} (sheets: {})",
-                    path.display(),
-                    crate::validate::redact::shown(s),
+                invalid(format!(
+                    "has no sheet {} (sheets: {})",
+                    crate::validate::redact::Quoted(s),
                     names.join(", ")
-                )
+                ))
             })?,
-        None => names
-            .first()
-            .cloned()
-            .ok_or_else(|| format!("{}: has no sheets", path.display()))?,
+        None => names.first().cloned().ok_or_else(|| invalid("has no sheets"))?,
     };
-    let grid = read_cells(&mut wb, &name).map_err(|e| format!("{}: sheet {name}: {e}", path.display()))?;
+    let grid = read_cells(&mut wb, &name).map_err(|e| invalid(format!("sheet {name}: {e}")))?;
     let mut table = Table::default();
     for (r, (row, cells)) in grid.into_iter().enumerate() {
-        check_row(row as usize + 1, &cells, r).map_err(|e| format!("{}: {e}", path.display()))?;
+        check_row(row as usize + 1, &cells, r)?;
         if r == 0 {
             table.headers = cells;
         } else if cells.iter().any(|c| !c.trim().is_empty()) {
@@ -242,7 +244,7 @@ fn read_workbook(path: &Path, sheet: Option<&str>) -> Result<Table, String> {
 fn read_cells<R: std::io::Read + std::io::Seek>(
     wb: &mut calamine::Xlsx<R>,
     name: &str,
-) -> Result<Vec<(u32, Vec<String>)>, String> {
+) -> Result<Vec<(u32, Vec<String>)>, Invalid> {
     use calamine::DataRef;
     let mut reader = wb.worksheet_cells_reader(name).map_err(|e| e.to_string())?;
     let mut rows: std::collections::BTreeMap<u32, Vec<String>> = std::collections::BTreeMap::new();
@@ -250,11 +252,11 @@ fn read_cells<R: std::io::Read + std::io::Seek>(
     while let Some(cell) = reader.next_cell_with_formula().map_err(|e| e.to_string())? {
         let (r, c) = cell.pos;
         if c as usize >= MAX_COLUMNS {
-            return Err(format!("row {}: a cell beyond column {MAX_COLUMNS}", r + 1));
+            return Err(invalid(format!("row {}: a cell beyond column {MAX_COLUMNS}", r + 1)));
         }
         cells += 1;
         if cells > MAX_ROWS * 64 || rows.len() > MAX_ROWS + 1 {
-            return Err(format!("has more than {MAX_ROWS} rows; split the roster"));
+            return Err(invalid(format!("has more than {MAX_ROWS} rows; split the roster")));
         }
         let text = match (cell.formula.filter(|f| !f.is_empty()), &cell.value) {
             (Some(f), _) => format!("={f}"),
@@ -269,11 +271,11 @@ fn read_cells<R: std::io::Read + std::io::Seek>(
             (None, DataRef::Error(e)) => format!("#{e:?}"),
         };
         if text.chars().count() > MAX_CELL_CHARS {
-            return Err(format!(
+            return Err(invalid(format!(
                 "row {}, column {}: the cell holds more than {MAX_CELL_CHARS} characters",
                 r + 1,
                 c + 1
-            ));
+            )));
         }
         let row = rows.entry(r).or_default();
         if row.len() <= c as usize {

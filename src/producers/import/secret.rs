@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::manifests::{self, Loaded, yaml};
 
+use super::ImportError;
+
 pub struct SecretFile {
     pub path: PathBuf,
     name: String,
@@ -25,7 +27,7 @@ pub struct SecretFile {
 impl SecretFile {
     /// The Secret `name` in `path` (which need not exist yet). Any document of the file that
     /// cannot be read, or a Secret that cannot be, stops the import: nothing is written then.
-    pub fn load(path: &Path, name: &str, namespace: &str) -> Result<Self, String> {
+    pub fn load(path: &Path, name: &str, namespace: &str) -> Result<Self, ImportError> {
         let mut file = SecretFile {
             path: path.to_path_buf(),
             name: name.to_string(),
@@ -38,16 +40,16 @@ impl SecretFile {
         };
         let text = match std::fs::read(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(file),
-            Err(e) => return Err(format!("{}: cannot be read: {e}", path.display())),
+            Err(e) => return Err(ImportError::read(path, format!("cannot be read: {e}"))),
             Ok(bytes) => String::from_utf8(bytes)
-                .map_err(|_| format!("{}: is not UTF-8 text", path.display()))?,
+                .map_err(|_| ImportError::read(path, "is not UTF-8 text"))?,
         };
         let text = yaml::normalise(&text);
         let docs = yaml::split_documents(&text);
         // Text before the first document (comments) stays with it.
         for (i, doc) in docs.iter().enumerate() {
             let value = yaml::value(doc).map_err(|e| {
-                format!("{}:{}: cannot be read ({}); nothing is written", path.display(), e.line, e.reason)
+                ImportError::read(path, format!("line {}: cannot be read ({}); nothing is written", e.line, e.reason))
             })?;
             let is_ours = value.get("kind").and_then(|k| k.as_str()) == Some("Secret")
                 && value.pointer("/metadata/name").and_then(|n| n.as_str()) == Some(name);
@@ -61,25 +63,23 @@ impl SecretFile {
         Ok(file)
     }
 
-    fn read_keys(&mut self, value: &serde_json::Value) -> Result<(), String> {
-        let strings = |key: &str| -> Result<BTreeMap<String, String>, String> {
+    fn read_keys(&mut self, value: &serde_json::Value) -> Result<(), ImportError> {
+        let strings = |key: &str| -> Result<BTreeMap<String, String>, ImportError> {
             match value.get(key) {
                 None | Some(serde_json::Value::Null) => Ok(BTreeMap::new()),
                 Some(serde_json::Value::Object(m)) => m
                     .iter()
                     .map(|(k, v)| match v.as_str() {
                         Some(s) => Ok((k.clone(), s.to_string())),
-                        None => Err(format!(
-                            "{}: Secret {}: {key}.{k} is not a string; nothing is written",
-                            self.path.display(),
-                            self.name
+                        None => Err(ImportError::read(
+                            &self.path,
+                            format!("Secret {}: {key}.{k} is not a string; nothing is written", self.name),
                         )),
                     })
                     .collect(),
-                Some(_) => Err(format!(
-                    "{}: Secret {}: {key} is not a mapping; nothing is written",
-                    self.path.display(),
-                    self.name
+                Some(_) => Err(ImportError::read(
+                    &self.path,
+                    format!("Secret {}: {key} is not a mapping; nothing is written", self.name),
                 )),
             }
         };
@@ -89,11 +89,14 @@ impl SecretFile {
     }
 
     /// Every key with its value as Kubernetes would see it (stringData over data).
-    fn decoded(&self) -> Result<BTreeMap<String, String>, String> {
+    fn decoded(&self) -> Result<BTreeMap<String, String>, ImportError> {
         let mut out = BTreeMap::new();
         for (k, v) in &self.data {
             let bytes = base64_decode(v).ok_or_else(|| {
-                format!("{}: Secret {}: data.{k} is not base64; nothing is written", self.path.display(), self.name)
+                ImportError::read(
+                    &self.path,
+                    format!("Secret {}: data.{k} is not base64; nothing is written", self.name),
+                )
             })?;
             out.insert(k.clone(), String::from_utf8_lossy(&bytes).into_owned());
         }
@@ -162,14 +165,14 @@ impl SecretFile {
     /// Writes the file if the Secret changed, after reading the new text back: every key the
     /// Secret held keeps its value unless `set` changed it, and every other document is still
     /// there. The old file is replaced only then, in one rename.
-    pub fn write(&self, updated: &BTreeMap<String, String>) -> Result<bool, String> {
+    pub fn write(&self, updated: &BTreeMap<String, String>) -> Result<bool, ImportError> {
         if !self.changed() {
             return Ok(false);
         }
         let text = self.render();
         let mut check = Loaded::default();
         manifests::load_text(&self.path.display().to_string(), &text, &self.namespace, &mut check);
-        let fail = |why: &str| Err(format!("{}: not written, because {why}", self.path.display()));
+        let fail = |why: &str| Err(ImportError::write(&self.path, format!("not written, because {why}")));
         if !check.problems.is_empty() || !check.snapshot.unread.is_empty() {
             return fail("the new text would not read back cleanly");
         }
@@ -193,12 +196,12 @@ impl SecretFile {
 }
 
 /// Writes `text` to a temporary file beside `path` and renames it over `path`.
-pub fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+pub fn write_atomically(path: &Path, text: &str) -> Result<(), ImportError> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::write(&tmp, text).map_err(|e| ImportError::write(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        format!("{}: {e}", path.display())
+        ImportError::write(path, e)
     })
 }
 
