@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use accord::import::{ImportRequest, import};
+use accord::producers::import::{ImportRequest, import};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
