@@ -1,5 +1,6 @@
 //! Everything compile reads, as plain data: the four kinds and the Secrets they reference.
 
+use crate::validate::Invalid;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -97,16 +98,16 @@ impl Snapshot {
     }
 
     /// A Secret that a resource names, or why it cannot be had (for a message).
-    pub fn named_secret(&self, namespace: &str, name: &str) -> Result<&SecretData, String> {
+    pub fn named_secret(&self, namespace: &str, name: &str) -> Result<&SecretData, Invalid> {
         self.secret(namespace, name)
-            .ok_or_else(|| format!("Secret {name:?} does not exist in namespace {namespace}"))
+            .ok_or_else(|| Invalid(format!("Secret {name:?} does not exist in namespace {namespace}")))
     }
 
     /// One key of a Secret that a resource names, or why it cannot be had.
-    pub fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Result<&str, String> {
+    pub fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Result<&str, Invalid> {
         self.named_secret(namespace, name)?
             .get(key)
-            .ok_or_else(|| format!("Secret {name:?} has no key {key:?}"))
+            .ok_or_else(|| Invalid(format!("Secret {name:?} has no key {key:?}")))
     }
 }
 
@@ -142,11 +143,11 @@ mod tests {
         assert_eq!(snap.secret_value("ns", "bind", "password"), Ok("pw"));
         assert_eq!(
             snap.secret_value("ns", "bind", "bindDN"),
-            Err("Secret \"bind\" has no key \"bindDN\"".into())
+            Err(Invalid::from("Secret \"bind\" has no key \"bindDN\""))
         );
         assert_eq!(
             snap.secret_value("other", "bind", "password"),
-            Err("Secret \"bind\" does not exist in namespace other".into())
+            Err(Invalid::from("Secret \"bind\" does not exist in namespace other"))
         );
     }
 }

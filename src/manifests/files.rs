@@ -2,6 +2,7 @@
 //! (a symbolic link loop is named, not walked for ever), each file read once however many
 //! links lead to it, and nothing opened that is not a regular file (a FIFO would hang).
 
+use crate::validate::Invalid;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -113,12 +114,12 @@ impl Walk {
 }
 
 /// A file's text, or why it cannot be had. Invalid UTF-8 names the line of the first bad byte.
-pub fn read_text(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+pub fn read_text(path: &Path) -> Result<String, Invalid> {
+    let bytes = std::fs::read(path).map_err(|e| Invalid(format!("cannot be read: {e}")))?;
     String::from_utf8(bytes).map_err(|e| {
         let good = e.utf8_error().valid_up_to();
         let line = 1 + e.as_bytes()[..good].iter().filter(|b| **b == b'\n').count();
-        format!("line {line} is not UTF-8 text (save the file as UTF-8)")
+        Invalid(format!("line {line} is not UTF-8 text (save the file as UTF-8)"))
     })
 }
 

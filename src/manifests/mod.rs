@@ -93,7 +93,7 @@ fn file_problem(origin: &str, reason: String) -> Problem {
 fn parse_file(f: &Path, default_namespace: &str) -> Vec<ParsedDoc> {
     let name = f.display().to_string();
     match files::read_text(f) {
-        Err(why) => vec![ParsedDoc::unread(&name, None, None, String::new(), why)],
+        Err(why) => vec![ParsedDoc::unread(&name, None, None, String::new(), why.into())],
         Ok(text) if text.trim_start_matches('\u{feff}').trim().is_empty() => vec![ParsedDoc::unread(
             &name,
             None,

@@ -71,7 +71,7 @@ pub struct OperatorArgs {
     pub no_leader_election: bool,
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
+fn duration(s: &str) -> Result<Duration, crate::validate::Invalid> {
     crate::validate::parse_duration(s)
         .map(Duration::from_secs)
         .or_else(|e| {

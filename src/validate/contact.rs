@@ -1,18 +1,19 @@
 //! E-mail addresses and phone numbers.
 
+use super::Invalid;
 use super::national_id::Country;
 
 /// A practical RFC 5321 address check: one `@`, a dot-atom local part, a domain of
 /// letter/digit/hyphen labels with at least one dot.
-pub fn validate_email(email: &str) -> Result<(), String> {
+pub fn validate_email(email: &str) -> Result<(), Invalid> {
     if email.len() > 254 {
-        return Err("is longer than 254 characters".into());
+        return Err(Invalid::from("is longer than 254 characters"));
     }
     let Some((local, domain)) = email.rsplit_once('@') else {
-        return Err("has no @".into());
+        return Err(Invalid::from("has no @"));
     };
     if local.is_empty() || local.len() > 64 {
-        return Err("has an empty or over-long part before @".into());
+        return Err(Invalid::from("has an empty or over-long part before @"));
     }
     let local_ok = local.split('.').all(|atom| {
         !atom.is_empty()
@@ -21,11 +22,11 @@ pub fn validate_email(email: &str) -> Result<(), String> {
                 .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c))
     });
     if !local_ok {
-        return Err("has characters or dots not allowed before @".into());
+        return Err(Invalid::from("has characters or dots not allowed before @"));
     }
     let labels: Vec<&str> = domain.split('.').collect();
     if labels.len() < 2 {
-        return Err("has a domain without a dot".into());
+        return Err(Invalid::from("has a domain without a dot"));
     }
     for label in &labels {
         let ok = !label.is_empty()
@@ -34,21 +35,21 @@ pub fn validate_email(email: &str) -> Result<(), String> {
             && !label.ends_with('-')
             && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         if !ok {
-            return Err("has a domain that is not a host name".into());
+            return Err(Invalid::from("has a domain that is not a host name"));
         }
     }
     if labels
         .last()
         .is_some_and(|tld| tld.len() < 2 || tld.chars().all(|c| c.is_ascii_digit()))
     {
-        return Err("has a domain without a top-level domain".into());
+        return Err(Invalid::from("has a domain without a top-level domain"));
     }
     Ok(())
 }
 
 /// Normalises a phone number to E.164 (`+358401234567`). National numbers (leading 0) take
 /// the calling code of `country`; `00` is read as `+`.
-pub fn normalise_phone(phone: &str, country: Option<Country>) -> Result<String, String> {
+pub fn normalise_phone(phone: &str, country: Option<Country>) -> Result<String, Invalid> {
     let trimmed = phone.trim();
     // `+358 (0) 40 123 4567`: the trunk 0 in brackets is dialled only from inside the country.
     let without_trunk;
@@ -66,9 +67,9 @@ pub fn normalise_phone(phone: &str, country: Option<Country>) -> Result<String, 
             '+' if i == 0 => digits.push('+'),
             ' ' | '-' | '(' | ')' | '.' | '/' | '\u{a0}' => {}
             _ => {
-                return Err(format!(
+                return Err(Invalid::from(format!(
                     "has a character that is not part of a phone number: {c:?}"
-                ));
+                )));
             }
         }
     }
@@ -78,7 +79,7 @@ pub fn normalise_phone(phone: &str, country: Option<Country>) -> Result<String, 
         format!("+{rest}")
     } else if let Some(rest) = digits.strip_prefix('0') {
         let Some(c) = country else {
-            return Err("is a national number and the country is unknown; write it with +".into());
+            return Err(Invalid::from("is a national number and the country is unknown; write it with +"));
         };
         format!("+{}{rest}", c.calling_code())
     } else if let Some(c) =
@@ -87,11 +88,11 @@ pub fn normalise_phone(phone: &str, country: Option<Country>) -> Result<String, 
         // Danish and Norwegian numbers have no trunk prefix.
         format!("+{}{digits}", c.calling_code())
     } else {
-        return Err("does not start with +, 00 or a national 0".into());
+        return Err(Invalid::from("does not start with +, 00 or a national 0"));
     };
     let n = e164.len() - 1;
     if !(7..=15).contains(&n) || e164[1..].starts_with('0') {
-        return Err("is not an E.164 number (7 to 15 digits after +)".into());
+        return Err(Invalid::from("is not an E.164 number (7 to 15 digits after +)"));
     }
     Ok(e164)
 }

@@ -1,13 +1,14 @@
 //! Kubernetes-style durations: `90d`, `10m`, `1h30m`.
+use super::Invalid;
 
 /// The longest duration accord accepts: a hundred years. Longer ones are typos, and date
 /// arithmetic on them would overflow.
 pub const MAX_SECONDS: u64 = 36_500 * 86_400;
 
 /// Parses a duration into seconds.
-pub fn parse_duration(s: &str) -> Result<u64, String> {
+pub fn parse_duration(s: &str) -> Result<u64, Invalid> {
     if s.is_empty() {
-        return Err("is empty; write e.g. 90d, 10m or 1h30m".into());
+        return Err(Invalid::from("is empty; write e.g. 90d, 10m or 1h30m"));
     }
     let mut total: u64 = 0;
     let mut number = String::new();
@@ -22,13 +23,13 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
             'm' => 60,
             's' => 1,
             _ => {
-                return Err(format!(
+                return Err(Invalid::from(format!(
                     "has unit {c:?}; use d, h, m or s, e.g. 90d or 1h30m"
-                ));
+                )));
             }
         };
         if number.is_empty() {
-            return Err(format!("has unit {c:?} without a number before it"));
+            return Err(Invalid::from(format!("has unit {c:?} without a number before it")));
         }
         let n: u64 = number
             .parse()
@@ -41,10 +42,10 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         number.clear();
     }
     if !number.is_empty() {
-        return Err("ends in a number without a unit; write e.g. 90d or 10m".into());
+        return Err(Invalid::from("ends in a number without a unit; write e.g. 90d or 10m"));
     }
     if total > MAX_SECONDS {
-        return Err("is longer than a hundred years (36500d)".into());
+        return Err(Invalid::from("is longer than a hundred years (36500d)"));
     }
     Ok(total)
 }

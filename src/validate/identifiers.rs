@@ -1,11 +1,12 @@
 //! Organisation identifiers and login methods.
 
+use super::Invalid;
 use crate::api::{AssuranceLevel, IdentifierScheme};
 
 use super::national_id::Country;
 
 /// Checks an organisation identifier's format and check digit.
-pub fn validate_identifier(scheme: IdentifierScheme, value: &str) -> Result<(), String> {
+pub fn validate_identifier(scheme: IdentifierScheme, value: &str) -> Result<(), Invalid> {
     let d: Option<Vec<u32>> = value
         .chars()
         .filter(|c| *c != '-')
@@ -24,11 +25,11 @@ pub fn validate_identifier(scheme: IdentifierScheme, value: &str) -> Result<(), 
                 .sum();
             let check = match s % 11 {
                 0 => 0,
-                1 => return Err("is not a valid Finnish business ID (check digit)".into()),
+                1 => return Err(Invalid::from("is not a valid Finnish business ID (check digit)")),
                 r => 11 - r,
             };
             if check != d[7] {
-                return Err("is not a valid Finnish business ID (check digit)".into());
+                return Err(Invalid::from("is not a valid Finnish business ID (check digit)"));
             }
         }
         IdentifierScheme::SeOrgNumber => {
@@ -37,7 +38,7 @@ pub fn validate_identifier(scheme: IdentifierScheme, value: &str) -> Result<(), 
                 .ok_or("a Swedish organisation number is written 556677-8899")?;
             let luhn = super::national_id::luhn_ok(&d);
             if !luhn {
-                return Err("is not a valid Swedish organisation number (Luhn)".into());
+                return Err(Invalid::from("is not a valid Swedish organisation number (Luhn)"));
             }
         }
         IdentifierScheme::DkCvr => {
@@ -50,7 +51,7 @@ pub fn validate_identifier(scheme: IdentifierScheme, value: &str) -> Result<(), 
                 .map(|(w, x)| w * x)
                 .sum();
             if s % 11 != 0 {
-                return Err("is not a valid Danish CVR number (mod 11)".into());
+                return Err(Invalid::from("is not a valid Danish CVR number (mod 11)"));
             }
         }
         IdentifierScheme::HsaId => {
@@ -62,7 +63,7 @@ pub fn validate_identifier(scheme: IdentifierScheme, value: &str) -> Result<(), 
                 && value.as_bytes()[12] == b'-'
                 && value[13..].chars().all(|c| c.is_ascii_alphanumeric());
             if !ok {
-                return Err("an HSA-id is written SE2321000016-XXXX".into());
+                return Err(Invalid::from("an HSA-id is written SE2321000016-XXXX"));
             }
         }
         IdentifierScheme::Other => {}
@@ -82,7 +83,7 @@ pub fn scheme_country(scheme: IdentifierScheme) -> Option<Country> {
 
 /// The eIDAS level a login method reaches. `METHOD@level` states it explicitly
 /// (`oidc:entra@substantial`), for IdPs whose level accord cannot know.
-pub fn login_method_level(method: &str) -> Result<AssuranceLevel, String> {
+pub fn login_method_level(method: &str) -> Result<AssuranceLevel, Invalid> {
     let (name, explicit) = match method.split_once('@') {
         Some((n, l)) => (n, Some(l)),
         None => (method, None),
@@ -94,18 +95,18 @@ pub fn login_method_level(method: &str) -> Result<AssuranceLevel, String> {
         && name.matches(':').count() <= 1
         && !name.ends_with(':');
     if !valid_name {
-        return Err(format!(
+        return Err(Invalid::from(format!(
             "{method:?} is not a login method; write e.g. password, oidc:entra, saml:kombit, siths, suomifi"
-        ));
+        )));
     }
     if let Some(level) = explicit {
         return match level {
             "low" => Ok(AssuranceLevel::Low),
             "substantial" => Ok(AssuranceLevel::Substantial),
             "high" => Ok(AssuranceLevel::High),
-            _ => Err(format!(
+            _ => Err(Invalid::from(format!(
                 "{method:?} names level {level:?}; use low, substantial or high"
-            )),
+            ))),
         };
     }
     let (family, provider) = name.split_once(':').unwrap_or((name, ""));
@@ -119,9 +120,9 @@ pub fn login_method_level(method: &str) -> Result<AssuranceLevel, String> {
         ("saml", "siths") | ("oidc", "siths") => AssuranceLevel::High,
         ("oidc" | "saml", _) => AssuranceLevel::Low,
         _ => {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "{method:?} is not a known login method; write e.g. password, oidc:entra, saml:kombit, siths, suomifi"
-            ));
+            )));
         }
     })
 }

@@ -28,3 +28,17 @@ impl From<&str> for Invalid {
         Invalid(s.to_string())
     }
 }
+
+impl From<Invalid> for String {
+    fn from(i: Invalid) -> Self {
+        i.0
+    }
+}
+
+/// The message, to read as text.
+impl std::ops::Deref for Invalid {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}

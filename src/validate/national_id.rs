@@ -1,6 +1,7 @@
 //! National identity numbers: Finnish HETU, Swedish personnummer and samordningsnummer,
 //! Danish CPR. Error messages never repeat the number itself.
 
+use super::Invalid;
 use jiff::civil::Date;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -49,7 +50,7 @@ impl Country {
 }
 
 /// Checks a national identity number of `country`. The error says why, without the number.
-pub fn validate_national_id(country: Country, value: &str) -> Result<(), String> {
+pub fn validate_national_id(country: Country, value: &str) -> Result<(), Invalid> {
     let v = value.trim();
     match country {
         Country::Fi => hetu(v),
@@ -74,10 +75,10 @@ fn date_ok(year: i32, month: i32, day: i32) -> bool {
 const HETU_CHECK: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
 
 /// DDMMYYCZZZQ; the century sign is `+` (1800s), `-YXWVU` (1900s) or `ABCDEF` (2000s) since 2023.
-fn hetu(v: &str) -> Result<(), String> {
+fn hetu(v: &str) -> Result<(), Invalid> {
     let b: Vec<char> = v.chars().collect();
     if b.len() != 11 {
-        return Err("a HETU has 11 characters (DDMMYYCZZZQ)".into());
+        return Err(Invalid::from("a HETU has 11 characters (DDMMYYCZZZQ)"));
     }
     let date = digits(&b[0..6].iter().collect::<String>())
         .ok_or("a HETU starts with six digits (DDMMYY)")?;
@@ -85,7 +86,7 @@ fn hetu(v: &str) -> Result<(), String> {
         '+' => 1800,
         '-' | 'Y' | 'X' | 'W' | 'V' | 'U' => 1900,
         'A' | 'B' | 'C' | 'D' | 'E' | 'F' => 2000,
-        _ => return Err("the HETU century sign is not one of + - Y X W V U A B C D E F".into()),
+        _ => return Err(Invalid::from("the HETU century sign is not one of + - Y X W V U A B C D E F")),
     };
     let ind = digits(&b[7..10].iter().collect::<String>())
         .ok_or("the HETU individual number is not three digits")?;
@@ -95,15 +96,15 @@ fn hetu(v: &str) -> Result<(), String> {
         century + num(&date[4..6]),
     );
     if !date_ok(year, month, day) {
-        return Err("the HETU birth date does not exist".into());
+        return Err(Invalid::from("the HETU birth date does not exist"));
     }
     if num(&ind) < 2 {
-        return Err("the HETU individual number must be 002 or more".into());
+        return Err(Invalid::from("the HETU individual number must be 002 or more"));
     }
     let n = num(&date) as i64 * 1000 + num(&ind) as i64;
     let expected = HETU_CHECK[(n % 31) as usize] as char;
     if b[10].to_ascii_uppercase() != expected {
-        return Err("the HETU check character does not match".into());
+        return Err(Invalid::from("the HETU check character does not match"));
     }
     Ok(())
 }
@@ -127,13 +128,13 @@ pub(crate) fn luhn_ok(d: &[u32]) -> bool {
 }
 
 /// YYMMDD-NNNC, YYMMDD+NNNC or YYYYMMDDNNNC; the day is +60 for a samordningsnummer.
-fn personnummer(v: &str) -> Result<(), String> {
+fn personnummer(v: &str) -> Result<(), Invalid> {
     let compact: String = v.chars().filter(|c| *c != '-' && *c != '+').collect();
     let d = digits(&compact).ok_or("a personnummer has only digits and one - or +")?;
     let ten = match d.len() {
         10 => d.clone(),
         12 => d[2..].to_vec(),
-        _ => return Err("a personnummer has 10 or 12 digits".into()),
+        _ => return Err(Invalid::from("a personnummer has 10 or 12 digits")),
     };
     let (month, mut day) = (num(&ten[2..4]), num(&ten[4..6]));
     if day > 60 {
@@ -153,21 +154,21 @@ fn personnummer(v: &str) -> Result<(), String> {
         2001
     };
     if !date_ok(leap_safe_year, month, day) {
-        return Err("the personnummer birth date does not exist".into());
+        return Err(Invalid::from("the personnummer birth date does not exist"));
     }
     if !luhn_ok(&ten) {
-        return Err("the personnummer check digit does not match (Luhn)".into());
+        return Err(Invalid::from("the personnummer check digit does not match (Luhn)"));
     }
     Ok(())
 }
 
 /// DDMMYY-SSSS; no mandatory checksum since 2007, so only the date is checked, with the
 /// century taken from the seventh digit.
-fn cpr(v: &str) -> Result<(), String> {
+fn cpr(v: &str) -> Result<(), Invalid> {
     let compact: String = v.chars().filter(|c| *c != '-').collect();
     let d = digits(&compact).ok_or("a CPR number has ten digits (DDMMYY-SSSS)")?;
     if d.len() != 10 {
-        return Err("a CPR number has ten digits (DDMMYY-SSSS)".into());
+        return Err(Invalid::from("a CPR number has ten digits (DDMMYY-SSSS)"));
     }
     let (day, month, yy, seventh) = (num(&d[0..2]), num(&d[2..4]), num(&d[4..6]), d[6]);
     let century = match seventh {
@@ -188,16 +189,16 @@ fn cpr(v: &str) -> Result<(), String> {
         }
     };
     if !date_ok(century + yy, month, day) {
-        return Err("the CPR birth date does not exist".into());
+        return Err(Invalid::from("the CPR birth date does not exist"));
     }
     Ok(())
 }
 
 /// DDMMYYIIICC with two mod-11 check digits.
-fn fodselsnummer(v: &str) -> Result<(), String> {
+fn fodselsnummer(v: &str) -> Result<(), Invalid> {
     let d = digits(v).ok_or("a fødselsnummer has eleven digits")?;
     if d.len() != 11 {
-        return Err("a fødselsnummer has eleven digits".into());
+        return Err(Invalid::from("a fødselsnummer has eleven digits"));
     }
     let check = |w: &[u32], n: usize| -> Option<u32> {
         let s: u32 = w.iter().zip(&d[..n]).map(|(a, b)| a * b).sum();
@@ -210,7 +211,7 @@ fn fodselsnummer(v: &str) -> Result<(), String> {
     let k1 = check(&[3, 7, 6, 1, 8, 9, 4, 5, 2], 9);
     let k2 = check(&[5, 4, 3, 2, 7, 6, 5, 4, 3, 2], 10);
     if k1 != Some(d[9]) || k2 != Some(d[10]) {
-        return Err("the fødselsnummer check digits do not match".into());
+        return Err(Invalid::from("the fødselsnummer check digits do not match"));
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Distinguished names (RFC 4514) and filters (RFC 4515): parsing what the server returns,
 //! escaping what accord sends, and where each kind of object lives in the tree.
 
+use crate::validate::Invalid;
 use std::fmt;
 
 /// One RDN: attribute type and (unescaped) value. Multi-valued RDNs are kept whole in
@@ -16,7 +17,7 @@ pub struct Rdn {
 pub struct Dn(pub Vec<Rdn>);
 
 impl Dn {
-    pub fn parse(s: &str) -> Result<Dn, String> {
+    pub fn parse(s: &str) -> Result<Dn, Invalid> {
         let mut rdns = Vec::new();
         if s.trim().is_empty() {
             return Ok(Dn(rdns));
@@ -30,7 +31,7 @@ impl Dn {
                 i += 1;
             }
             if i >= bytes.len() {
-                return Err(format!("{s:?} is not a DN: an RDN has no '='"));
+                return Err(Invalid::from(format!("{s:?} is not a DN: an RDN has no '='")));
             }
             let attr = s[start..i].trim().to_string();
             i += 1;

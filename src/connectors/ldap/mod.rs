@@ -788,7 +788,7 @@ impl TargetKind for LdapKind {
         }
         for (attr, source) in &l.attributes {
             if let Err(e) = check_attribute_source(source) {
-                out.push((format!("spec.ldap.attributes.{attr}"), e));
+                out.push((format!("spec.ldap.attributes.{attr}"), e.into()));
             }
         }
         out

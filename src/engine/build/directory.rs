@@ -1,6 +1,7 @@
 //! The directory (LDAP) view: units mirroring the org tree, people, and groups for roles,
 //! groups and features.
 
+use crate::validate::Invalid;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::{DisabledMode, LdapLayout, LdapSettings};
@@ -23,7 +24,7 @@ pub const ATTRIBUTE_SOURCES: &[&str] = &[
 ];
 
 /// Checks one `ldap.attributes` source; the error lists what is allowed.
-pub fn check_attribute_source(source: &str) -> Result<(), String> {
+pub fn check_attribute_source(source: &str) -> Result<(), Invalid> {
     let known = matches!(
         source,
         "hsaId"
@@ -43,10 +44,10 @@ pub fn check_attribute_source(source: &str) -> Result<(), String> {
     if known {
         Ok(())
     } else {
-        Err(format!(
+        Err(Invalid::from(format!(
             "unknown source {source:?}; use one of {}",
             ATTRIBUTE_SOURCES.join(", ")
-        ))
+        )))
     }
 }
 

@@ -2,6 +2,7 @@
 //! number), what it asks of its tenant (declared roles and features), its groups, validity and
 //! attestation; and the fields that must be unique among a tenant's people.
 
+use crate::validate::Invalid;
 use std::collections::BTreeMap;
 
 use jiff::civil::Date;
@@ -137,14 +138,14 @@ pub fn check_national_id(
     value: &str,
     country: Option<Country>,
     source: &str,
-) -> Result<String, String> {
+) -> Result<String, Invalid> {
     let value = value.trim();
     let c = country.ok_or(
         "the Tenant has no country (spec.country or an identifier), so the number cannot be checked",
     )?;
     validate_national_id(c, value)
         .map(|()| value.to_string())
-        .map_err(|e| format!("the {} in {source} is not valid: {e}", c.id_name()))
+        .map_err(|e| Invalid(format!("the {} in {source} is not valid: {e}", c.id_name())))
 }
 
 /// What must be unique among a tenant's people: e-mail (case-insensitively), employee

@@ -167,7 +167,7 @@ fn login_methods(
     let mut methods = Vec::new();
     for (i, m) in login.methods.iter().enumerate() {
         match login_method_level(m) {
-            Err(e) => problem(format!("spec.policy.login.methods[{i}]"), e),
+            Err(e) => problem(format!("spec.policy.login.methods[{i}]"), e.into()),
             Ok(level) if level < login.minimum_level => findings.push((
                 "LoginMethodBelowMinimumLevel",
                 format!(

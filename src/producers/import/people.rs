@@ -106,7 +106,7 @@ fn validate(
         Some(id) => match validator::check_national_id(id, rules.country, "the roster") {
             Ok(v) => Some(v),
             Err(why) => {
-                found.push(("spec.person.nationalIdRef".into(), why));
+                found.push(("spec.person.nationalIdRef".into(), why.into()));
                 None
             }
         },
