@@ -34,13 +34,13 @@ use super::common::{Condition, ManagementMode, SecretKeyRef, SecretRef};
     printcolumn(
         name = "Managed",
         type_ = "integer",
-        description = "people accord holds in this system",
+        description = "objects accord manages there: people, groups, units",
         json_path = ".status.managed"
     ),
     printcolumn(
         name = "Drifted",
         type_ = "integer",
-        description = "people whose entry differs from the declaration (Observe mode)",
+        description = "objects that differ from the declaration, in Observe mode",
         json_path = ".status.drifted"
     ),
     printcolumn(
@@ -68,6 +68,7 @@ use super::common::{Condition, ManagementMode, SecretKeyRef, SecretRef};
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.kind == 'scimServer' || has(self.endpoint)").message("endpoint is required for an outbound integration").field_path(".endpoint"))]
 #[x_kube(validation = Rule::new("self.kind != 'ldap' || has(self.ldap)").message("an ldap integration needs the ldap settings (baseDN)").field_path(".ldap"))]
+/// Which system, how to reach and authenticate to it, and how hard to load it.
 pub struct IntegrationSpec {
     /// The name of the Tenant (same namespace) this system serves. Immutable.
     #[schemars(pattern(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]

@@ -46,6 +46,7 @@ use super::common::{Code, Condition};
     )
 )]
 #[serde(rename_all = "camelCase")]
+/// Where the unit sits in its tenant's tree, and its codes.
 pub struct OrgUnitSpec {
     /// The name of the Tenant (same namespace) this unit belongs to. Immutable.
     #[schemars(pattern(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]

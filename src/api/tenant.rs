@@ -82,6 +82,7 @@ use super::common::{Condition, ManagementMode};
     )
 )]
 #[serde(rename_all = "camelCase")]
+/// What the customer organisation is and the rules its people's access follows.
 pub struct TenantSpec {
     /// The organisation's name as people know it, e.g. Acme Työterveys Oy.
     #[x_kube(validation = Rule::new("self.size() > 0").message("displayName must not be empty"))]
@@ -103,6 +104,8 @@ pub struct TenantSpec {
     /// Roles this customer uses; a UserGrant may only hold these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<RoleSpec>,
+    /// The access policy: Enforce or Observe, minimum admins, shared accounts, attestation,
+    /// the deletion guard, login methods and strength, and session rules.
     #[serde(default)]
     pub policy: TenantPolicy,
 }

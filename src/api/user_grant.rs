@@ -67,6 +67,8 @@ use super::common::{Code, Condition, Date, SecretKeyRef};
     )
 )]
 #[serde(rename_all = "camelCase")]
+/// Who the person is and what they may do: roles, groups, features, the units they see, and
+/// for how long.
 #[x_kube(validation = Rule::new("!has(self.validFrom) || !has(self.validUntil) || self.validFrom <= self.validUntil").message("validUntil must not be before validFrom").field_path(".validUntil"))]
 pub struct UserGrantSpec {
     /// The name of the Tenant (same namespace) this person belongs to. Immutable: to move a
