@@ -58,16 +58,16 @@ pub struct AttestArgs {
 /// The namespace's resources, read from the cluster.
 async fn cluster_snapshot(
     namespace: Option<&str>,
-) -> Result<(crate::engine::Snapshot, kube::Client, String), String> {
+) -> Result<(crate::engine::Snapshot, kube::Client, String), AttestError> {
     use kube::api::ListParams;
     crate::connectors::http::crypto_provider();
     let client = kube::Client::try_default()
         .await
-        .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
+        .map_err(AttestError::Connect)?;
     let ns = namespace
         .map(String::from)
         .unwrap_or_else(|| client.default_namespace().to_string());
-    async fn all<K>(client: &kube::Client, ns: &str) -> Result<Vec<K>, String>
+    async fn all<K>(client: &kube::Client, ns: &str) -> Result<Vec<K>, AttestError>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
             + Clone
@@ -78,7 +78,16 @@ async fn cluster_snapshot(
         api.list(&ListParams::default())
             .await
             .map(|l| l.items)
-            .map_err(|e| format!("cannot list {}: {e}", K::plural(&())))
+            .map_err(|source| AttestError::List {
+                what: match K::plural(&()).as_ref() {
+                    "tenants" => "tenants",
+                    "orgunits" => "orgunits",
+                    "usergrants" => "usergrants",
+                    "integrations" => "integrations",
+                    _ => "secrets",
+                },
+                source,
+            })
     }
     let mut snap = crate::engine::Snapshot {
         tenants: all(&client, &ns).await?,
@@ -256,51 +265,115 @@ pub fn run(args: AttestArgs) -> i32 {
     0
 }
 
-/// Rewrites the documents of `refs` in `file` with a new `spec.attestation`.
+/// Why an attestation could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum AttestError {
+    #[error("cannot reach the Kubernetes API: {0}")]
+    Connect(#[source] kube::Error),
+    #[error("cannot list {what}: {source}")]
+    List {
+        what: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    /// A manifest file, and why it was left as it was.
+    #[error("{reason}")]
+    File { reason: String },
+}
+
+fn file_error(reason: impl std::fmt::Display) -> AttestError {
+    AttestError::File {
+        reason: reason.to_string(),
+    }
+}
+
+/// Rewrites the documents of `refs` in `file` with a new `spec.attestation`. Every other
+/// document stays exactly as it was, comments and all; the new text is read back and must
+/// differ from the old only in those attestations before it replaces the file.
 fn set_attestation(
     file: &std::path::Path,
     refs: &[ObjectRef],
     today: jiff::civil::Date,
     by: &str,
-) -> Result<usize, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
-    let header: String = text
-        .lines()
-        .take_while(|l| l.starts_with('#'))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let mut docs: Vec<serde_yaml::Value> = Vec::new();
-    for doc in crate::manifests::split_documents(&crate::manifests::yaml::normalise(&text)) {
-        docs.push(serde_yaml::from_str(&doc.text).map_err(|e| e.to_string())?);
-    }
+) -> Result<usize, AttestError> {
+    use crate::manifests::{Loaded, load_text, yaml};
+    let text = std::fs::read_to_string(file).map_err(file_error)?;
+    let text = yaml::normalise(&text).into_owned();
+    let mut out = String::new();
     let mut n = 0;
-    for d in &mut docs {
-        let name = d
-            .get("metadata")
-            .and_then(|m| m.get("name"))
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string();
-        if d.get("kind").and_then(|k| k.as_str()) == Some("UserGrant")
-            && refs.iter().any(|r| r.name == name)
-        {
-            let spec = d
-                .get_mut("spec")
-                .and_then(|s| s.as_mapping_mut())
-                .ok_or("a UserGrant without spec")?;
-            let mut a = serde_yaml::Mapping::new();
-            a.insert("lastAttested".into(), today.to_string().into());
-            a.insert("attestedBy".into(), by.into());
-            spec.insert("attestation".into(), serde_yaml::Value::Mapping(a));
-            n += 1;
+    for (i, doc) in yaml::split_documents(&text).into_iter().enumerate() {
+        let mut value = yaml::value(&doc).map_err(|e| file_error(format!("line {}: {}", e.line, e.reason)))?;
+        let name = value.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or("");
+        let mine = value.get("kind").and_then(|k| k.as_str()) == Some("UserGrant")
+            && refs.iter().any(|r| r.name == name);
+        if i > 0 && !doc.text.starts_with("---") {
+            out.push_str("---\n");
         }
+        if !mine {
+            out.push_str(&doc.text);
+            continue;
+        }
+        let spec = value
+            .get_mut("spec")
+            .and_then(|s| s.as_object_mut())
+            .ok_or_else(|| file_error("a UserGrant without spec"))?;
+        spec.insert(
+            "attestation".into(),
+            serde_json::json!({"lastAttested": today.to_string(), "attestedBy": by}),
+        );
+        // The document's own leading comments stay above it.
+        let comments: String = doc
+            .text
+            .lines()
+            .take_while(|l| l.starts_with('#') || l.trim() == "---")
+            .map(|l| format!("{l}\n"))
+            .collect();
+        out.push_str(&comments);
+        out.push_str(&serde_saphyr::to_string(&value).map_err(file_error)?);
+        n += 1;
     }
-    let body: Vec<String> = docs
-        .iter()
-        .map(|d| serde_yaml::to_string(d).map_err(|e| e.to_string()))
-        .collect::<Result<_, _>>()?;
-    std::fs::write(file, format!("{header}{}", body.join("---\n"))).map_err(|e| e.to_string())?;
+    let (mut before, mut after) = (Loaded::default(), Loaded::default());
+    let name = file.display().to_string();
+    load_text(&name, &text, "default", &mut before);
+    load_text(&name, &out, "default", &mut after);
+    if !after.problems.is_empty() || !same_but_attestation(&before, &after, refs) {
+        return Err(file_error("not written: the new text would not read back as the same manifests"));
+    }
+    crate::producers::import::secret::write_atomically(file, &out).map_err(file_error)?;
     Ok(n)
+}
+
+/// Whether two readings of a file hold the same objects, apart from the attestation of `refs`.
+fn same_but_attestation(
+    before: &crate::manifests::Loaded,
+    after: &crate::manifests::Loaded,
+    refs: &[ObjectRef],
+) -> bool {
+    let json = |l: &crate::manifests::Loaded| {
+        let mut grants: Vec<serde_json::Value> = l
+            .snapshot
+            .user_grants
+            .iter()
+            .map(|g| {
+                let mut v = serde_json::to_value(g).unwrap_or_default();
+                if refs.iter().any(|r| Some(&r.name) == g.metadata.name.as_ref())
+                    && let Some(spec) = v.get_mut("spec").and_then(|s| s.as_object_mut())
+                {
+                    spec.remove("attestation");
+                }
+                v
+            })
+            .collect();
+        grants.sort_by_key(|v| v.to_string());
+        let rest = serde_json::to_value((
+            &l.snapshot.tenants,
+            &l.snapshot.org_units,
+            &l.snapshot.integrations,
+        ))
+        .unwrap_or_default();
+        (grants, rest, l.snapshot.secrets.len(), l.ignored)
+    };
+    json(before) == json(after)
 }
 
 fn due(args: &AttestArgs, snap: &crate::engine::Snapshot, today: jiff::civil::Date) -> i32 {

@@ -3,6 +3,7 @@
 //! looks deleted: it is remembered as unreadable, and compile freezes what it stands for.
 //! Then every change that reconciling could care about names the tenants it touches.
 
+use crate::validate::Invalid;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -200,7 +201,7 @@ where
                 if let Some(listed) = self.relisted.as_mut() {
                     listed.insert(r.clone());
                 }
-                let entry = (why, o.metadata.uid.clone());
+                let entry = (why.to_string(), o.metadata.uid.clone());
                 if map.insert(r.clone(), entry.clone()).as_ref() != Some(&entry) {
                     tracing::warn!(object = %r, "object cannot be read; what it stands for is left as it is");
                     self.touched.insert(r.namespace.clone());
@@ -213,22 +214,20 @@ where
 
 /// A raw object as `K`. A status that does not parse is dropped (accord writes it again);
 /// anything else that does not parse makes the object unreadable.
-pub fn parse<K: serde::de::DeserializeOwned>(o: &DynamicObject) -> Result<K, String> {
-    let mut value = serde_json::to_value(o).map_err(|_| "cannot be read".to_string())?;
-    let first = crate::api::parse::from_value::<K>(value.clone(), &mut |_| {});
-    match first {
+pub fn parse<K: serde::de::DeserializeOwned>(o: &DynamicObject) -> Result<K, Invalid> {
+    let mut value = serde_json::to_value(o).map_err(|_| Invalid::from("cannot be read"))?;
+    let said = |(field, why): (String, String)| {
+        Invalid(if field.is_empty() { why } else { format!("{field}: {why}") })
+    };
+    match crate::api::parse::from_value::<K>(value.clone(), &mut |_| {}) {
         Ok(k) => Ok(k),
-        Err((field, why)) if field.starts_with("status") => {
+        Err((field, _)) if field.starts_with("status") => {
             if let Some(m) = value.as_object_mut() {
                 m.remove("status");
             }
-            crate::api::parse::from_value::<K>(value, &mut |_| {})
-                .map_err(|(f, w)| format!("{f}: {w}"))
-                .inspect_err(|_| {
-                    let _ = (&field, &why);
-                })
+            crate::api::parse::from_value::<K>(value, &mut |_| {}).map_err(said)
         }
-        Err((field, why)) => Err(if field.is_empty() { why } else { format!("{field}: {why}") }),
+        Err(e) => Err(said(e)),
     }
 }
 

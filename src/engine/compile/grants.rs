@@ -18,6 +18,9 @@ use crate::validate::redact::Quoted;
 use super::namespace::Namespace;
 use super::{Compiled, GrantView, TenantView};
 
+/// Why a grant is left as it is downstream (its own errors are reported apart).
+pub struct FrozenBecause(String);
+
 /// What a tenant's grants are compiled against.
 pub struct Inputs<'a, 'n> {
     pub snap: &'a Snapshot,
@@ -53,7 +56,7 @@ pub fn compile_grants<'a: 'n, 'n>(
                 record(view, &gref, &r.home.name, &life);
                 resolved.push(r);
             }
-            Err(why) => {
+            Err(FrozenBecause(why)) => {
                 frozen_people.insert(name.to_string());
                 view.frozen.push((gref, why));
             }
@@ -73,7 +76,7 @@ fn one<'a: 'n, 'n>(
     gref: &ObjectRef,
     dups: &mut Duplicates,
     out: &mut Compiled,
-) -> Result<(ResolvedGrant<'n>, Lifecycle), String> {
+) -> Result<(ResolvedGrant<'n>, Lifecycle), FrozenBecause> {
     let before = out.problems.len();
     let gs = &g.spec;
     let rules = Rules {
@@ -109,20 +112,20 @@ fn one<'a: 'n, 'n>(
     let home = unit_of(cx, gref, "spec.unit", &gs.unit, out);
     let (expanded, scopes) = scopes(cx, gs, gref, out);
     if out.problems.len() > before {
-        return Err("the UserGrant has errors".into());
+        return Err(FrozenBecause("the UserGrant has errors".into()));
     }
     if let Some(why) = unread_secret {
         return Err(why);
     }
     let broken = "it refers to a unit that is missing or whose place in the org tree is broken";
     let expanded = match scopes {
-        Scopes::Broken => return Err(broken.into()),
+        Scopes::Broken => return Err(FrozenBecause(broken.into())),
         Scopes::Uncertain => {
-            return Err("a scope takes in sub-units, and some units of the org tree could not be read or placed".into());
+            return Err(FrozenBecause("a scope takes in sub-units, and some units of the org tree could not be read or placed".into()));
         }
         Scopes::Known => expanded,
     };
-    let home = home.ok_or(broken)?;
+    let home = home.ok_or_else(|| FrozenBecause(broken.into()))?;
     let life = state(cx, g, gref, out);
     let resolved = ResolvedGrant {
         name,
@@ -146,7 +149,7 @@ fn national_id(
     gs: &crate::api::UserGrantSpec,
     gref: &ObjectRef,
     out: &mut Compiled,
-) -> Result<Option<(String, bool)>, String> {
+) -> Result<Option<(String, bool)>, FrozenBecause> {
     let Some(r) = &gs.person.national_id_ref else {
         return Ok(None);
     };
@@ -157,7 +160,7 @@ fn national_id(
             if cx.snap.secret(&ns.name, &r.secret_name).is_none()
                 && !ns.missing_is_error(Kind::Secret, &r.secret_name) =>
         {
-            Err(format!("its Secret {} could not be read", Quoted(&r.secret_name)))
+            Err(FrozenBecause(format!("its Secret {} could not be read", Quoted(&r.secret_name))))
         }
         Err(why) => {
             out.problems.push(Problem::new(gref, field, why));

@@ -1,6 +1,7 @@
 //! Which column means what: presets for Finnish, Swedish, Danish and English headers,
 //! overridable by a mapping file.
 
+use crate::validate::Invalid;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -164,7 +165,7 @@ fn normalise(h: &str) -> String {
 }
 
 /// The field of every column; the error names the columns nobody could place.
-pub fn map_columns(headers: &[String], file: &MappingFile) -> Result<Vec<Field>, String> {
+pub fn map_columns(headers: &[String], file: &MappingFile) -> Result<Vec<Field>, Invalid> {
     let overrides: BTreeMap<String, Field> = file
         .columns
         .iter()
@@ -188,14 +189,14 @@ pub fn map_columns(headers: &[String], file: &MappingFile) -> Result<Vec<Field>,
         }
     }
     if !unknown.is_empty() {
-        return Err(format!(
+        return Err(Invalid::from(format!(
             "columns {} are not known; map them in a mapping file (columns: {{\"HEADER\": FIELD}}, FIELD one of givenName, familyName, email, phone, unit, skills, groups, street, postalCode, city, country, nationalId, validFrom, validUntil, employeeNumber, title, hsaId, roles, features, ignore)",
             unknown
                 .iter()
                 .map(|u| format!("{u:?}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        ));
+        )));
     }
     for required in [
         Field::GivenName,
@@ -204,9 +205,9 @@ pub fn map_columns(headers: &[String], file: &MappingFile) -> Result<Vec<Field>,
         Field::Unit,
     ] {
         if !out.contains(&required) {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "no column holds {required:?}; map one in a mapping file"
-            ));
+            )));
         }
     }
     Ok(out)

@@ -12,7 +12,7 @@ use crate::engine::conform;
 use crate::engine::problem::{Kind, ObjectRef};
 use crate::engine::tree::slug;
 use crate::engine::validator::{self, Duplicates, Rules};
-use crate::validate::Country;
+use crate::validate::{Country, Invalid};
 
 use super::Destination;
 use super::mapping::{Field, MappingFile};
@@ -73,7 +73,7 @@ pub fn check(
         let path = match place(dest, previous, &name) {
             Ok(path) => path,
             Err(why) => {
-                problems.push(on_row("", why));
+                problems.push(on_row("", why.into()));
                 continue;
             }
         };
@@ -207,7 +207,7 @@ fn seeded_duplicates(
 }
 
 /// Where the grant's file is: the file it was read from, or a new one beside the others.
-fn place(dest: &Destination, previous: Option<&UserGrant>, name: &str) -> Result<PathBuf, String> {
+fn place(dest: &Destination, previous: Option<&UserGrant>, name: &str) -> Result<PathBuf, Invalid> {
     let origin = previous.and_then(|_| {
         let r = ObjectRef::new(Kind::UserGrant, &dest.namespace, name);
         dest.loaded.snapshot.origin(&r)
@@ -219,10 +219,10 @@ fn place(dest: &Destination, previous: Option<&UserGrant>, name: &str) -> Result
     let documents = std::fs::read_to_string(&file)
         .map_or(0, |t| crate::manifests::split_documents(&crate::manifests::yaml::normalise(&t)).len());
     if documents != 1 {
-        return Err(format!(
+        return Err(Invalid(format!(
             "UserGrant {name} is defined in {} among other documents; import only rewrites files of one UserGrant",
             file.display()
-        ));
+        )));
     }
     Ok(file)
 }

@@ -2,6 +2,7 @@
 //! refused, Nordic dates, lists, units by display path). Whether the person is valid is the
 //! engine's validator's to say, afterwards, with plan's rules and messages. Pure.
 
+use crate::validate::Invalid;
 use jiff::civil::Date;
 
 use crate::engine::tree::OrgTree;
@@ -68,7 +69,7 @@ pub fn is_formula(cell: &str) -> bool {
 }
 
 /// ISO 8601 (`2027-12-31`) or the Nordic `31.12.2027`.
-pub fn parse_date(s: &str) -> Result<Date, String> {
+pub fn parse_date(s: &str) -> Result<Date, Invalid> {
     let s = s.trim();
     let (y, m, d) = if let Some((d, rest)) = s.split_once('.') {
         let (m, y) = rest
@@ -79,7 +80,7 @@ pub fn parse_date(s: &str) -> Result<Date, String> {
         let mut it = s.splitn(3, '-');
         match (it.next(), it.next(), it.next()) {
             (Some(y), Some(m), Some(d)) => (y, m, d),
-            _ => return Err("is not a date (use 2027-12-31 or 31.12.2027)".into()),
+            _ => return Err(Invalid::from("is not a date (use 2027-12-31 or 31.12.2027)")),
         }
     };
     let num = |v: &str| {
@@ -89,10 +90,10 @@ pub fn parse_date(s: &str) -> Result<Date, String> {
     };
     let (y, m, d) = (num(y)?, num(m)?, num(d)?);
     if !(1900..=2200).contains(&y) {
-        return Err("has a year out of range".into());
+        return Err(Invalid::from("has a year out of range"));
     }
     Date::new(y as i16, m.clamp(0, 99) as i8, d.clamp(0, 99) as i8)
-        .map_err(|_| format!("is a date that does not exist ({d:02}.{m:02}.{y})"))
+        .map_err(|_| Invalid(format!("is a date that does not exist ({d:02}.{m:02}.{y})")))
 }
 
 fn list(cell: &str) -> Vec<String> {
@@ -146,7 +147,7 @@ pub fn read_rows(
         for (col, field) in fields.iter().enumerate() {
             let cell = cells.get(col).map(String::as_str).unwrap_or("");
             if let Err(reason) = read_cell(&mut p, *field, cell, ctx) {
-                bad(col, reason);
+                bad(col, reason.into());
             }
         }
         if problems.len() == before {
@@ -191,16 +192,16 @@ fn id_out_of_place(field: Field, value: &str) -> bool {
 }
 
 /// Reads one cell into the person.
-fn read_cell(p: &mut PersonRow, field: Field, cell: &str, ctx: &RowContext) -> Result<(), String> {
+fn read_cell(p: &mut PersonRow, field: Field, cell: &str, ctx: &RowContext) -> Result<(), Invalid> {
     if is_formula(cell) {
-        return Err("is a spreadsheet formula; rosters must hold values".into());
+        return Err(Invalid::from("is a spreadsheet formula; rosters must hold values"));
     }
     let value = cell.trim();
     if id_out_of_place(field, value) {
-        return Err("holds what looks like a national identity number; those belong only in the national identity number column (have the columns shifted?)".into());
+        return Err(Invalid::from("holds what looks like a national identity number; those belong only in the national identity number column (have the columns shifted?)"));
     }
     match field {
-        Field::GivenName | Field::FamilyName if value.is_empty() => return Err("is empty".into()),
+        Field::GivenName | Field::FamilyName if value.is_empty() => return Err(Invalid::from("is empty")),
         Field::GivenName => p.given_name = value.to_string(),
         Field::FamilyName => p.family_name = value.to_string(),
         // Rosters write e-mail in any case; the manifests keep one spelling.
@@ -226,7 +227,7 @@ fn read_cell(p: &mut PersonRow, field: Field, cell: &str, ctx: &RowContext) -> R
     Ok(())
 }
 
-fn date(value: &str) -> Result<Option<Date>, String> {
+fn date(value: &str) -> Result<Option<Date>, Invalid> {
     if value.is_empty() {
         Ok(None)
     } else {
@@ -235,11 +236,11 @@ fn date(value: &str) -> Result<Option<Date>, String> {
 }
 
 /// A unit by display path (`acme/helsinki`) or by OrgUnit name.
-fn unit(value: &str, ctx: &RowContext) -> Result<String, String> {
+fn unit(value: &str, ctx: &RowContext) -> Result<String, Invalid> {
     match ctx.tree.find(value) {
         Some(u) => Ok(u.name.clone()),
-        None if value.is_empty() => Err("is empty".into()),
-        None => Err(format!(
+        None if value.is_empty() => Err(Invalid::from("is empty")),
+        None => Err(Invalid::from(format!(
             "is no unit of tenant {} (write the display path, e.g. {}, or an OrgUnit's name)",
             ctx.tenant,
             ctx.tree
@@ -247,7 +248,7 @@ fn unit(value: &str, ctx: &RowContext) -> Result<String, String> {
                 .values()
                 .find(|u| u.depth == 1)
                 .map_or("root/unit".to_string(), |u| u.path.clone())
-        )),
+        ))),
     }
 }
 
