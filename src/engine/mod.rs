@@ -1,6 +1,6 @@
 //! The pure engine: `compile` (snapshot + clock → desired state per target) and `diff`
 //! (desired vs actual → plan). No I/O happens here; the CLI and the operator feed it
-//! snapshots and observed states and carry out its plans through `crate::targets`.
+//! snapshots and observed states and carry out its plans through `crate::connectors`.
 
 pub mod build;
 pub mod compile;
