@@ -160,7 +160,7 @@ pub fn crds_yaml_for(version: Option<KubernetesVersion>) -> String {
     };
     for crd in crds_for(version) {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&crd).expect("CRDs serialise"));
+        out.push_str(&serde_saphyr::to_string(&crd).expect("CRDs serialise"));
     }
     out
 }

@@ -55,7 +55,7 @@ pub fn all(
         let text = format!(
             "# Imported by accord from {}; edit freely: a re-import keeps fields the roster does not carry.\n{}",
             file_name(&req.file),
-            serde_yaml::to_string(&p.grant).map_err(|e| ImportError::write(&p.path, e))?
+            serde_saphyr::to_string(&p.grant).map_err(|e| ImportError::write(&p.path, e))?
         );
         files.push((p.path, text, p.grant));
     }
