@@ -284,6 +284,7 @@ fn desired_target(objects: Vec<Object>) -> DesiredTarget {
         objects: objects.into_iter().map(|o| (o.key.clone(), o)).collect(),
         frozen: Default::default(),
         unread: Vec::new(),
+        gaps: Vec::new(),
     }
 }
 

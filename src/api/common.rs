@@ -15,8 +15,10 @@ pub type Date = jiff::civil::Date;
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
+    /// The Secret's name, in the same namespace.
     #[schemars(length(min = 1, max = 253))]
     pub secret_name: String,
+    /// The key of the Secret's data that holds the value.
     #[schemars(length(min = 1, max = 253))]
     pub key: String,
 }
@@ -25,6 +27,7 @@ pub struct SecretKeyRef {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretRef {
+    /// The Secret's name, in the same namespace.
     #[schemars(length(min = 1, max = 253))]
     pub secret_name: String,
 }

@@ -88,7 +88,8 @@ pub struct IntegrationSpec {
     pub tls: Option<TlsSettings>,
     /// A Secret (same namespace) with the credentials. Keys depend on the kind:
     /// `bindDN`/`password` (ldap), `token` or `username`/`password` (scim), `secret` (webhook
-    /// signing key), `clientId`/`clientSecret` (IdP admin APIs).
+    /// signing key), `username`/`password` (lemonldap: basic auth to its REST API and
+    /// manager), `clientId`/`clientSecret` (keycloak admin API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_ref: Option<SecretRef>,
     /// Settings of a `kind: ldap` directory; required for that kind.
@@ -191,7 +192,9 @@ pub struct LdapSettings {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub person_object_classes: Vec<String>,
     /// Extra person attributes: LDAP attribute → source (`hsaId`, `employeeNumber`, `title`,
-    /// `skills`, `occupationCodes`, `occupationCodes:SCHEME`, `unitCodes:SCHEME`, `nationalId`).
+    /// `skills`, `occupationCodes`, `occupationCodes:SCHEME`, `unitCodes:SCHEME`, `nationalId`,
+    /// `phone`, `email`, `scopes` — every unit an active person may see, which an IdP
+    /// backed by this directory releases as the `scopes` claim).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, String>,
     /// Take over an existing entry with the same identity that accord does not own yet.
@@ -253,12 +256,61 @@ pub struct WebhookSettings {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct IdpSettings {
-    /// The OIDC client (or SAML service provider) the extranet logs in through.
+    /// The OIDC client (or SAML service provider) the extranet logs in through; default
+    /// `<tenant>-extranet`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
     pub client_id: Option<String>,
-    /// Where the IdP may send people back to after login (the extranet's callback URLs).
+    /// Where the IdP may send people back to after login (the extranet's callback URLs):
+    /// `https://`, or `http://` on a loopback address only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect_uris: Vec<String>,
+    /// The client secret, from a Secret (same namespace). Absent: a public client, which
+    /// must use PKCE. The value never appears in a plan or status; drift is found by hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_ref: Option<SecretKeyRef>,
+    /// How the IdP signs the ID tokens it gives this client.
+    #[serde(default)]
+    pub signing_algorithm: SigningAlgorithm,
+    /// LemonLDAP::NG only: the manager URL that serves `/sessions` (often the manager's
+    /// own host, apart from the REST API's `endpoint`). Absent: sessions are read and
+    /// ended through `endpoint`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^(http|https)://[^\s]+$"))]
+    pub sessions_endpoint: Option<String>,
+}
+
+/// The ID token signing algorithm.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
+pub enum SigningAlgorithm {
+    #[default]
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    ES512,
+}
+
+impl SigningAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::RS384 => "RS384",
+            Self::RS512 => "RS512",
+            Self::PS256 => "PS256",
+            Self::PS384 => "PS384",
+            Self::PS512 => "PS512",
+            Self::ES256 => "ES256",
+            Self::ES384 => "ES384",
+            Self::ES512 => "ES512",
+        }
+    }
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

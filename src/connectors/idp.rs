@@ -1,5 +1,5 @@
-//! The identity-provider kinds (`lemonldap`, `keycloak`): planned, with no connector yet, so
-//! `plan` shows what they should hold and `apply` says they were not applied.
+//! The `keycloak` IdP kind: planned, with no connector yet, so `plan` shows what it should
+//! hold (the client and each active person's claims) and `apply` says it was not applied.
 
 use crate::api::{Integration, IntegrationKind};
 use crate::engine::Snapshot;
@@ -11,7 +11,6 @@ use crate::engine::state::{Object, TargetRole};
 use super::{Connector, ConnectorKind, TargetError};
 
 pub struct IdpKind(IntegrationKind);
-pub static LEMONLDAP: IdpKind = IdpKind(IntegrationKind::Lemonldap);
 pub static KEYCLOAK: IdpKind = IdpKind(IntegrationKind::Keycloak);
 
 impl TargetKind for IdpKind {
@@ -30,10 +29,7 @@ impl TargetKind for IdpKind {
         grants: &[ResolvedGrant],
         integration: &Integration,
     ) -> Vec<Object> {
-        let settings = match self.0 {
-            IntegrationKind::Keycloak => integration.spec.keycloak.clone(),
-            _ => integration.spec.lemonldap.clone(),
-        };
+        let settings = integration.spec.keycloak.clone();
         build_idp(ctx, grants, &settings.unwrap_or_default())
     }
 }

@@ -7,6 +7,7 @@
 pub mod http;
 pub mod idp;
 pub mod ldap;
+pub mod lemonldap;
 pub mod scim;
 pub mod webhook;
 
@@ -122,7 +123,7 @@ impl Registry {
             .with(&ldap::LDAP)
             .with(&scim::SCIM)
             .with(&webhook::WEBHOOK)
-            .with(&idp::LEMONLDAP)
+            .with(&lemonldap::LEMONLDAP)
             .with(&idp::KEYCLOAK)
     }
 

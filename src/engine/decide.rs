@@ -9,7 +9,7 @@ use crate::api::ManagementMode;
 
 use super::diff::diff;
 use super::plan::{Baseline, Op, TargetPlan};
-use super::state::{DesiredTarget, ObjectKind, ObservedState, TargetRole};
+use super::state::{DesiredTarget, ObservedState, TargetRole};
 use super::status::Outcome;
 use super::ObjectRef;
 
@@ -59,7 +59,7 @@ pub fn person_gone_everywhere(
     outcomes: &std::collections::BTreeMap<ObjectRef, Outcome>,
 ) -> bool {
     plans.iter().all(|tp| {
-        let mine = |o: &Op| o.key().kind == ObjectKind::Person && o.key().id == person;
+        let mine = |o: &Op| o.key().kind.is_of_person() && o.key().id == person;
         let live = matches!(tp.baseline, Baseline::Live);
         let held = tp.held.iter().any(mine) || tp.held_unread.iter().any(mine);
         let pending = tp.ops.iter().any(mine);
@@ -105,6 +105,7 @@ pub fn cleanup_plan(
         objects: Default::default(),
         frozen: Default::default(),
         unread: Vec::new(),
+        gaps: Vec::new(),
     };
     diff(nothing_wanted, actual, Baseline::Live, u32::MAX)
 }
@@ -127,7 +128,7 @@ mod tests {
     use super::*;
     use crate::api::IntegrationKind;
     use crate::engine::problem::Kind;
-    use crate::engine::state::{Object, ObjectKey};
+    use crate::engine::state::{Object, ObjectKey, ObjectKind};
 
     fn plan(ops: Vec<Op>, baseline: Baseline, mode: ManagementMode) -> TargetPlan {
         TargetPlan {
@@ -142,6 +143,7 @@ mod tests {
             held_reason: None,
             held_unread: vec![],
             unread: vec![],
+            gaps: vec![],
             unchanged: 0,
             frozen: 0,
             person_deletions: 0,

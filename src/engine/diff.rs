@@ -38,14 +38,17 @@ pub fn diff(
     }
     let mut ops = Vec::new();
     let mut unchanged = 0;
+    let uncompared: BTreeSet<&str> = desired.gaps.iter().filter_map(|g| g.attr).collect();
     for (key, want) in desired.objects {
         if desired.frozen.contains(&key) {
             continue;
         }
         match actual.objects.get(&key) {
+            // Never created, never compared, and not counted as held: only removed.
+            _ if key.kind.only_removed() => {}
             None => ops.push(Op::Create { object: want }),
             Some(have) => {
-                let changes = attr_changes(&want, have, &frozen_people);
+                let changes = attr_changes(&want, have, &frozen_people, &uncompared);
                 let moved = (want.parent != have.parent)
                     .then(|| (have.parent.clone(), want.parent.clone()));
                 if changes.is_empty() && moved.is_none() {
@@ -119,8 +122,14 @@ pub fn diff(
         held_reason,
         held_unread,
         unread: desired.unread,
+        gaps: desired.gaps,
         unchanged,
-        frozen: desired.frozen.len(),
+        // A frozen person counts once, whether or not their sessions are frozen with them.
+        frozen: desired
+            .frozen
+            .iter()
+            .filter(|k| k.kind != ObjectKind::Session)
+            .count(),
         person_deletions: person_deletes as usize,
         released_by_confirmation,
     }
@@ -183,10 +192,19 @@ pub fn is_destructive(op: &Op) -> bool {
 }
 
 /// Attribute differences, treating every attribute as a set. Group members who are frozen
-/// people keep their membership as it is.
-fn attr_changes(want: &Object, have: &Object, frozen_people: &BTreeSet<&str>) -> Vec<Change> {
-    let names: BTreeSet<&super::state::AttrName> =
-        want.attrs.keys().chain(have.attrs.keys()).collect();
+/// people keep their membership as it is; attributes the target cannot hold are not compared.
+fn attr_changes(
+    want: &Object,
+    have: &Object,
+    frozen_people: &BTreeSet<&str>,
+    uncompared: &BTreeSet<&str>,
+) -> Vec<Change> {
+    let names: BTreeSet<&super::state::AttrName> = want
+        .attrs
+        .keys()
+        .chain(have.attrs.keys())
+        .filter(|n| !uncompared.contains(n.as_ref()))
+        .collect();
     let mut out = Vec::new();
     for name in names {
         let mut desired: BTreeSet<&String> = want.attrs.get(name).into_iter().flatten().collect();

@@ -5,10 +5,28 @@
 
 use std::time::Duration;
 
-use crate::api::{Integration, IntegrationKind};
+use serde::Serialize;
 
+use crate::api::{Integration, IntegrationKind, SecretKeyRef, UserGrantSpec};
+
+use super::build::idp::{LoginMethod, LoginSupport};
 use super::build::{ResolvedGrant, TenantContext};
 use super::state::{Object, TargetRole};
+
+/// Something of a tenant's policy that a kind cannot express for that one tenant: reported as
+/// a condition on the Tenant and the Integration and as a line of the plan, never dropped in
+/// silence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gap {
+    /// A CamelCase reason for the condition (`SessionPolicyGlobal`, `LoginMethodUpstream`).
+    pub reason: &'static str,
+    /// The attribute of the desired objects it concerns, if any: kept there for the record,
+    /// but never compared or written, since the system cannot hold it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attr: Option<&'static str>,
+    pub message: String,
+}
 
 /// The pure half of a connector.
 pub trait TargetKind: Send + Sync {
@@ -25,6 +43,23 @@ pub trait TargetKind: Send + Sync {
         Vec::new()
     }
 
+    /// The Secret keys its settings name, with the field naming each: compile checks that
+    /// they exist before anything is built from them.
+    fn secret_refs(&self, _integration: &Integration) -> Vec<(String, SecretKeyRef)> {
+        Vec::new()
+    }
+
+    /// Values of a person this kind cannot carry, as (field, reason): the UserGrant is then
+    /// frozen in every target of its tenant, like any other error of its own.
+    fn check_grant(&self, _grant: &UserGrantSpec) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// Whether the kind can offer a login method of the tenant's policy (IdP kinds).
+    fn login_support(&self, _method: &LoginMethod) -> LoginSupport {
+        LoginSupport::Managed
+    }
+
     /// The objects the system should hold for the tenant.
     fn build(
         &self,
@@ -36,7 +71,7 @@ pub trait TargetKind: Send + Sync {
     /// What of the tenant's policy this kind cannot express for one tenant (a session
     /// lifetime an IdP only has globally, a login method it has no connector for): reported
     /// on status and in the plan, never dropped in silence.
-    fn cannot_express(&self, _ctx: &TenantContext, _integration: &Integration) -> Vec<String> {
+    fn cannot_express(&self, _ctx: &TenantContext, _integration: &Integration) -> Vec<Gap> {
         Vec::new()
     }
 

@@ -128,6 +128,9 @@ pub struct TargetPlan {
     pub held_unread: Vec<Op>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unread: Vec<String>,
+    /// What of the tenant's policy this kind cannot express.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<super::kinds::Gap>,
     pub unchanged: usize,
     /// Objects left alone because their input has errors.
     pub frozen: usize,
@@ -274,6 +277,9 @@ impl Plan {
                 tp.integration,
                 tp.kind.as_str()
             );
+            for gap in &tp.gaps {
+                let _ = writeln!(s, "  cannot express: {}", shown(&gap.message));
+            }
             for op in &tp.ops {
                 render_op(&mut s, op, detail, "  ");
             }
@@ -427,6 +433,9 @@ fn render_op(s: &mut String, op: &Op, detail: bool, indent: &str) {
                     );
                 }
             }
+        }
+        Op::Delete { key, .. } if key.kind == ObjectKind::Session => {
+            let _ = writeln!(s, "{indent}- {key}  (end live sessions)");
         }
         Op::Delete { key, .. } => {
             let _ = writeln!(s, "{indent}- {key}");

@@ -21,6 +21,10 @@ pub enum ObjectKind {
     Person,
     Group,
     Client,
+    /// A person's live logins at an IdP that does not hold its users (they live in the
+    /// directory). accord never creates one and compares nothing in it: it only ends those
+    /// of people who may no longer log in (a delete), after the client is updated.
+    Session,
 }
 
 impl ObjectKind {
@@ -30,7 +34,18 @@ impl ObjectKind {
             Self::Person => "person",
             Self::Group => "group",
             Self::Client => "client",
+            Self::Session => "session",
         }
+    }
+
+    /// Objects that stand for one person, keyed by the person's UserGrant name.
+    pub fn is_of_person(self) -> bool {
+        matches!(self, Self::Person | Self::Session)
+    }
+
+    /// Objects accord only ever removes: wanted ones are left as they are, present or not.
+    pub fn only_removed(self) -> bool {
+        self == Self::Session
     }
 }
 
@@ -242,6 +257,9 @@ pub struct DesiredTarget {
     /// (`file.yaml:3: YAML syntax error …`). While there are any, nothing here is deleted,
     /// disabled, moved or stripped: accord cannot know that the input did not want it.
     pub unread: Vec<String>,
+    /// What of the tenant's policy this kind cannot express; attributes they name are not
+    /// compared.
+    pub gaps: Vec<super::kinds::Gap>,
 }
 
 /// What a target holds of the objects accord owns there.

@@ -21,6 +21,7 @@ pub const ATTRIBUTE_SOURCES: &[&str] = &[
     "nationalId",
     "phone",
     "email",
+    "scopes",
 ];
 
 /// Checks one `ldap.attributes` source; the error lists what is allowed.
@@ -35,6 +36,7 @@ pub fn check_attribute_source(source: &str) -> Result<(), Invalid> {
             | "nationalId"
             | "phone"
             | "email"
+            | "scopes"
     ) || source
         .strip_prefix("occupationCodes:")
         .is_some_and(|s| !s.is_empty())
@@ -178,6 +180,9 @@ fn person(ctx: &TenantContext, g: &ResolvedGrant, settings: &LdapSettings) -> Ob
             "occupationCodes" => p.occupation_codes.iter().map(|c| c.value.clone()).collect(),
             "phone" => g.phone.iter().cloned().collect(),
             "email" => vec![g.email.clone()],
+            // Every unit the person may see, for an IdP that releases them as a claim.
+            "scopes" if g.has_access() => g.expanded_scopes.iter().cloned().collect(),
+            "scopes" => Vec::new(),
             "nationalId" => {
                 if let Some(id) = &g.national_id {
                     o.set_sensitive(attr.clone(), id.clone());

@@ -6,20 +6,36 @@ pub mod idp;
 
 use std::collections::BTreeSet;
 
-use crate::api::{LifecycleState, Scope, TenantSpec, UserGrantSpec};
+use crate::api::{Integration, LifecycleState, Scope, SecretKeyRef, TenantSpec, UserGrantSpec};
 
 use super::problem::ObjectRef;
+use super::snapshot::Snapshot;
 use super::tree::{OrgTree, UnitNode};
 
 /// A tenant after validation, as the builders see it.
 pub struct TenantContext<'a> {
     pub name: &'a str,
+    pub namespace: &'a str,
+    /// For the Secrets a kind's settings name (checked by compile before building).
+    pub snap: &'a Snapshot,
+    /// The Integration serving as the tenant's directory, if any: an IdP whose users live
+    /// there reads what it releases from it.
+    pub directory: Option<&'a Integration>,
     pub spec: &'a TenantSpec,
     pub tree: &'a OrgTree,
     /// Login methods the policy allows (those below `minimumLevel` removed).
     pub login_methods: Vec<String>,
     pub idle_timeout_secs: Option<u64>,
     pub max_lifetime_secs: Option<u64>,
+}
+
+impl TenantContext<'_> {
+    /// The value a Secret reference of the tenant's namespace points at.
+    pub fn secret_value(&self, r: &SecretKeyRef) -> Option<&str> {
+        self.snap
+            .secret_value(self.namespace, &r.secret_name, &r.key)
+            .ok()
+    }
 }
 
 /// A grant after validation: normalised values and its lifecycle state.

@@ -32,6 +32,8 @@ pub struct Inputs<'a, 'n> {
     pub today: Date,
     /// Some units could not be read or placed: sub-unit expansions cannot be trusted.
     pub tree_uncertain: bool,
+    /// The kinds that serve the tenant: each may refuse values it cannot carry.
+    pub kinds: Vec<&'n dyn crate::engine::kinds::TargetKind>,
 }
 
 /// The grants that can be used, and the people frozen because theirs cannot.
@@ -85,7 +87,14 @@ fn one<'a: 'n, 'n>(
         country: cx.policy.country,
         today: cx.today,
     };
-    let (checked, problems) = validator::check_grant(gs, &rules);
+    let (checked, mut problems) = validator::check_grant(gs, &rules);
+    for kind in &cx.kinds {
+        for (field, reason) in kind.check_grant(gs) {
+            if !problems.iter().any(|(f, _)| f == &field) {
+                problems.push((field, format!("{reason} ({} targets)", kind.kind().as_str())));
+            }
+        }
+    }
     let failed = |field: &str| problems.iter().any(|(f, _)| f == field);
     // Only values that passed their own checks take part in the search for duplicates.
     let email = (!failed("spec.person.email")).then(|| checked.email.clone());

@@ -2,9 +2,10 @@
 //! tenant, is of a kind that can serve that purpose, and its spec is sound.
 
 use crate::api::{Integration, TenantSpec};
-use crate::engine::kinds::Catalog;
+use crate::engine::build::idp::{LoginMethod, LoginSupport};
+use crate::engine::kinds::{Catalog, TargetKind};
 use crate::engine::problem::{Kind, ObjectRef, Problem};
-use crate::engine::snapshot::object_ref;
+use crate::engine::snapshot::{Snapshot, object_ref};
 use crate::engine::state::TargetRole;
 use crate::validate::parse_duration;
 use crate::validate::redact::Quoted;
@@ -15,6 +16,7 @@ use super::namespace::Namespace;
 /// of the tenant is checked, named or not, so that all errors show at once.
 pub fn serving<'a>(
     catalog: &dyn Catalog,
+    snap: &Snapshot,
     ns: &Namespace<'a>,
     tref: &ObjectRef,
     tenant: &str,
@@ -45,17 +47,52 @@ pub fn serving<'a>(
             continue; // it carries its own error, or sits in an input that was not read
         }
         if let Some(i) = resolve(catalog, ns, tref, tenant, (&field, name), role, problems)
-            && check(catalog, i, problems)
+            && check(catalog, snap, ns, i, problems)
+            && (role != TargetRole::Idp || logins_served(catalog, tref, spec, i, problems))
         {
             serving.push((i, role));
         }
     }
     for i in ns.integrations.values().filter(|i| i.spec.tenant == tenant) {
         if !serving.iter().any(|(s, _)| std::ptr::eq(*s, *i)) {
-            check(catalog, i, problems);
+            check(catalog, snap, ns, i, problems);
         }
     }
     serving
+}
+
+/// Whether the IdP can offer every login method of the tenant's policy; each one it cannot
+/// is an error on the Tenant, and the IdP is then left as it is.
+fn logins_served(
+    catalog: &dyn Catalog,
+    tref: &ObjectRef,
+    spec: &TenantSpec,
+    i: &Integration,
+    problems: &mut Vec<Problem>,
+) -> bool {
+    let Some(kind) = catalog.get(i.spec.kind) else {
+        return false;
+    };
+    let mut ok = true;
+    for (n, m) in spec.policy.login.methods.iter().enumerate() {
+        let Some(method) = LoginMethod::parse(m) else {
+            continue; // the Tenant's own check names it
+        };
+        if let LoginSupport::Unsupported(why) = kind.login_support(&method) {
+            ok = false;
+            problems.push(Problem::new(
+                tref,
+                format!("spec.policy.login.methods[{n}]"),
+                format!(
+                    "{} cannot be offered by the {} IdP {}: {why}",
+                    Quoted(m),
+                    i.spec.kind.as_str(),
+                    Quoted(i.metadata.name.as_deref().unwrap_or(""))
+                ),
+            ));
+        }
+    }
+    ok
 }
 
 /// The Integration a tenant names for `role`, checked.
@@ -93,7 +130,13 @@ fn resolve<'a>(
 }
 
 /// Checks an Integration's own spec; false when it cannot be used.
-fn check(catalog: &dyn Catalog, i: &Integration, problems: &mut Vec<Problem>) -> bool {
+fn check(
+    catalog: &dyn Catalog,
+    snap: &Snapshot,
+    ns: &Namespace,
+    i: &Integration,
+    problems: &mut Vec<Problem>,
+) -> bool {
     let iref = object_ref(Kind::Integration, i);
     let before = problems.len();
     if let Err(e) = parse_duration(&i.spec.sync.interval) {
@@ -127,5 +170,29 @@ fn check(catalog: &dyn Catalog, i: &Integration, problems: &mut Vec<Problem>) ->
     for (field, reason) in kind.check(i) {
         problems.push(Problem::new(&iref, field, reason));
     }
-    problems.len() == before
+    problems.len() == before && secrets_there(kind, snap, ns, i, &iref, problems)
+}
+
+/// Whether every Secret key the kind's settings name is there. A Secret that may sit in an
+/// input that could not be read is no error of its own, but nothing is built without it.
+fn secrets_there(
+    kind: &dyn TargetKind,
+    snap: &Snapshot,
+    ns: &Namespace,
+    i: &Integration,
+    iref: &ObjectRef,
+    problems: &mut Vec<Problem>,
+) -> bool {
+    let mut ok = true;
+    for (field, r) in kind.secret_refs(i) {
+        if let Err(why) = snap.secret_value(&ns.name, &r.secret_name, &r.key) {
+            ok = false;
+            let hidden = snap.secret(&ns.name, &r.secret_name).is_none()
+                && !ns.missing_is_error(Kind::Secret, &r.secret_name);
+            if !hidden {
+                problems.push(Problem::new(iref, field, why));
+            }
+        }
+    }
+    ok
 }

@@ -44,10 +44,18 @@ pub fn compile_tenant(
             "the Tenant has errors; none of its targets is planned".into(),
         ));
     }
-    let serving = super::integrations::serving(catalog, ns, &tref, name, spec, &mut out.problems);
+    let serving = super::integrations::serving(catalog, snap, ns, &tref, name, spec, &mut out.problems);
     // A tenant whose policy cannot be read plans nothing at all (no guessing at defaults),
     // but its people are still checked so that every error shows at once.
     let checked_with = policy.clone().unwrap_or_else(|| fallback_policy(spec));
+    let mut kinds: Vec<&dyn crate::engine::kinds::TargetKind> = Vec::new();
+    for (i, _) in &serving {
+        if let Some(k) = catalog.get(i.spec.kind)
+            && !kinds.iter().any(|have| have.kind() == k.kind())
+        {
+            kinds.push(k);
+        }
+    }
     let cx = Inputs {
         snap,
         ns,
@@ -57,6 +65,7 @@ pub fn compile_tenant(
         policy: &checked_with,
         today,
         tree_uncertain: !unreadable_units.is_empty() || ns.may_hide || !tree.broken.is_empty(),
+        kinds,
     };
     let mut grants = compile_grants(&cx, &mut view, &mut out);
     view.counts.admins = admin_findings(&tref, spec, &grants.resolved, &mut out.violations);
@@ -77,8 +86,15 @@ pub fn compile_tenant(
         .frozen_people
         .extend(ns.unusable_of(Kind::UserGrant).map(|(n, _)| n.clone()));
     let frozen_units: BTreeSet<String> = tree.broken.union(&unreadable_units).cloned().collect();
+    let directory = serving
+        .iter()
+        .find(|(_, role)| *role == TargetRole::Directory)
+        .map(|(i, _)| *i);
     let ctx = TenantContext {
         name,
+        namespace: &ns.name,
+        snap,
+        directory,
         spec,
         tree: &tree,
         login_methods: policy.login_methods.clone(),
@@ -217,6 +233,10 @@ fn target(
         .iter()
         .map(|p| ObjectKey::new(ObjectKind::Person, p))
         .collect();
+    if role == TargetRole::Idp {
+        // A frozen person's live sessions stay as they are, too.
+        frozen.extend(frozen_people.iter().map(|p| ObjectKey::new(ObjectKind::Session, p)));
+    }
     if role == TargetRole::Directory {
         frozen.extend(frozen_units.iter().map(|u| ObjectKey::new(ObjectKind::Unit, u)));
     }
@@ -230,5 +250,6 @@ fn target(
         objects: objects.into_iter().map(|o| (o.key.clone(), o)).collect(),
         frozen,
         unread: ns.held_by.clone(),
+        gaps: kind.cannot_express(ctx, integ),
     })
 }

@@ -9,7 +9,6 @@ use crate::api::ManagementMode;
 use crate::engine::compile::GrantView;
 use crate::engine::lifecycle::AttestationState;
 use crate::engine::plan::{Baseline, Op, TargetPlan};
-use crate::engine::state::ObjectKind;
 
 use super::{Inputs, Previous, condition, unread_reason};
 
@@ -33,7 +32,7 @@ pub struct TargetReport {
 }
 
 fn person_of(op: &Op) -> Option<&str> {
-    (op.key().kind == ObjectKind::Person).then(|| op.key().id.as_str())
+    op.key().kind.is_of_person().then(|| op.key().id.as_str())
 }
 
 /// The person's state in one target, from its plan and what applying it did.

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::api::ManagementMode;
 use crate::engine::plan::{Baseline, Op, TargetPlan};
 
-use super::{Inputs, Previous, condition};
+use super::{Inputs, Previous, condition, gap_condition};
 
 pub fn integration_status(
     inp: &Inputs,
@@ -72,6 +72,15 @@ pub fn integration_status(
             drifted > 0 && observe,
             if observe { "Observed" } else { "Enforced" },
             &format!("{drifted} objects differ"),
+        ),
+        gap_condition(
+            &prev.conditions,
+            &tp.gaps
+                .iter()
+                .map(|g| (tp.integration.name.as_str(), g))
+                .collect::<Vec<_>>(),
+            prev.generation,
+            inp.now,
         ),
     ];
     let managed = tp.unchanged

@@ -65,7 +65,30 @@ pub fn is_bad(c: &Condition) -> bool {
             | ("Drifted", "True")
             | ("PolicyViolation", "True")
             | ("DeletionsHeld", "True")
+            | ("PolicyGap", "True")
     )
+}
+
+/// The `PolicyGap` condition: what of the tenant's policy the targets cannot express, each
+/// with the Integration it concerns.
+pub(crate) fn gap_condition(
+    previous: &[Condition],
+    gaps: &[(&str, &crate::engine::kinds::Gap)],
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+) -> Condition {
+    let reasons: std::collections::BTreeSet<&str> = gaps.iter().map(|(_, g)| g.reason).collect();
+    let reason = match reasons.len() {
+        0 => "Expressed",
+        1 => reasons.first().copied().unwrap_or("CannotExpress"),
+        _ => "CannotExpress",
+    };
+    let message = gaps
+        .iter()
+        .map(|(integration, g)| format!("{integration}: {}", g.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    condition(previous, "PolicyGap", !gaps.is_empty(), reason, &message, generation, now)
 }
 
 /// Worth an event: a condition that flipped, or one that appears in a bad state. A first,

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::api::ManagementMode;
 use crate::engine::plan::Baseline;
 
-use super::{Inputs, Previous, condition, unread_reason};
+use super::{Inputs, Previous, condition, gap_condition, unread_reason};
 
 pub fn tenant_status(inp: &Inputs, prev: &Previous) -> (Value, Vec<Condition>) {
     let view = inp.view;
@@ -134,6 +134,15 @@ pub fn tenant_status(inp: &Inputs, prev: &Previous) -> (Value, Vec<Condition>) {
                 "{} due, {} overdue",
                 counts.attestation_due, counts.attestation_overdue
             ),
+        ),
+        gap_condition(
+            &prev.conditions,
+            &plans
+                .iter()
+                .flat_map(|p| p.gaps.iter().map(|g| (p.integration.name.as_str(), g)))
+                .collect::<Vec<_>>(),
+            prev.generation,
+            inp.now,
         ),
     ];
     (
