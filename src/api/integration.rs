@@ -107,6 +107,10 @@ pub struct IntegrationSpec {
     /// Settings of a `kind: keycloak` IdP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keycloak: Option<IdpSettings>,
+    /// Settings of a `kind: scimServer` (inbound provisioning): how pushed SCIM Users become
+    /// UserGrants, which Groups give which access, and how hard the client may push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim_server: Option<ScimServerSettings>,
     /// How often the system is re-read for drift, whether drift is corrected, and how hard
     /// accord may load the system.
     #[serde(default)]
@@ -311,6 +315,110 @@ impl SigningAlgorithm {
             Self::ES512 => "ES512",
         }
     }
+}
+
+/// An inbound SCIM server (e.g. Entra ID provisioning): `accord operator --scim-listen` serves
+/// it at `/scim/{namespace}/{integration}/v2`, authenticated by the bearer token in the
+/// Integration's `credentialsRef` Secret (key `token`, and any `token-*` keys for rotation).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimServerSettings {
+    /// The home unit (OrgUnit metadata.name) of a pushed person whose department names no
+    /// unit. Absent: the tenant's root unit, if it has exactly one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_unit: Option<String>,
+    /// Where each person field is read from: SCIM attribute paths, the first one present
+    /// wins (e.g. `phone: ['phoneNumbers[type eq "mobile"].value', 'phoneNumbers[type eq
+    /// "work"].value']`). Keys: givenName, familyName, email, phone, employeeNumber, title,
+    /// street, postalCode, city, country, unit (matched against OrgUnit names, display paths
+    /// and display names). An empty list leaves the field unmapped. Absent keys keep the
+    /// defaults (Entra ID's attribute mapping).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, Vec<String>>,
+    /// Access every pushed person gets, whatever their groups.
+    #[serde(default)]
+    pub defaults: InboundAccess,
+    /// Members of a pushed Group get this access: matched by the Group's displayName or
+    /// externalId (Entra's object id). Groups without an entry are kept but give nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 500))]
+    pub groups: Vec<GroupMapping>,
+    /// Requests per second the client may send (a token bucket; past it 429 with
+    /// Retry-After), so that a noisy client cannot starve reconciles.
+    #[serde(default = "default_inbound_rps")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub requests_per_second: u32,
+    /// Requests the client may send at once above the steady rate.
+    #[serde(default = "default_inbound_burst")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub burst: u32,
+    /// The span over which inbound deletions count towards the Tenant's `policy.deletion`
+    /// (one provisioning cycle of the client, e.g. `1h`): past it, deletions are held.
+    #[serde(default = "default_deletion_window")]
+    #[schemars(pattern(r"^([0-9]+(d|h|m|s))+$"))]
+    pub deletion_window: String,
+    /// Also accept `POST /leavers/{namespace}/{integration}` from an HR system: a leaving date
+    /// for any person of the tenant, found by employee number or e-mail.
+    #[serde(default)]
+    pub leavers: bool,
+}
+
+/// Access given by an inbound producer.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundAccess {
+    /// Roles declared on the Tenant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// Extranet features declared on the Tenant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
+    /// Directory groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Units whose documents and reports the person may see.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<super::user_grant::Scope>,
+}
+
+/// One row of the group mapping table: members of this pushed Group get this access.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.displayName) != has(self.externalId)").message("name the group by displayName or by externalId, one of them"))]
+pub struct GroupMapping {
+    /// The Group's displayName as the client sends it (compared without regard to case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The Group's externalId (Entra ID: the group's object id), which survives renames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(flatten)]
+    pub access: InboundAccess,
+}
+
+impl Default for ScimServerSettings {
+    fn default() -> Self {
+        Self {
+            default_unit: None,
+            attributes: BTreeMap::new(),
+            defaults: InboundAccess::default(),
+            groups: Vec::new(),
+            requests_per_second: default_inbound_rps(),
+            burst: default_inbound_burst(),
+            deletion_window: default_deletion_window(),
+            leavers: false,
+        }
+    }
+}
+
+fn default_inbound_rps() -> u32 {
+    25
+}
+fn default_inbound_burst() -> u32 {
+    50
+}
+fn default_deletion_window() -> String {
+    "1h".into()
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

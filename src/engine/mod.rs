@@ -7,6 +7,7 @@ pub mod compile;
 pub mod conform;
 pub mod decide;
 pub mod diff;
+pub mod inbound;
 pub mod kinds;
 pub mod lifecycle;
 pub mod plan;

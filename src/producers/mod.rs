@@ -4,3 +4,5 @@
 //! is what `plan` accepts.
 
 pub mod import;
+pub mod leaver;
+pub mod scim;
