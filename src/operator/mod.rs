@@ -5,12 +5,14 @@
 //! apply → status (`writes`).
 
 mod finalizers;
+mod inbound;
 mod log;
 mod metrics;
 mod reconcile;
 mod schedule;
 mod serve;
 mod stores;
+mod tls;
 mod watch;
 mod writes;
 
@@ -69,6 +71,17 @@ pub struct OperatorArgs {
     /// Run without leader election (a single replica).
     #[arg(long)]
     pub no_leader_election: bool,
+    /// Serve inbound SCIM (`/scim/{namespace}/{integration}/v2`, Integrations of kind
+    /// scimServer) and the leaver endpoint (`/leavers/{namespace}/{integration}`) here.
+    #[arg(long)]
+    pub scim_listen: Option<String>,
+    /// TLS for --scim-listen: the certificate chain (PEM). Without it, plain HTTP (for an
+    /// ingress that terminates TLS).
+    #[arg(long, requires = "scim_tls_key", requires = "scim_listen")]
+    pub scim_tls_cert: Option<String>,
+    /// TLS for --scim-listen: the private key (PEM).
+    #[arg(long, requires = "scim_tls_cert")]
+    pub scim_tls_key: Option<String>,
 }
 
 fn duration(s: &str) -> Result<Duration, crate::validate::Invalid> {
@@ -308,6 +321,16 @@ async fn operate(args: OperatorArgs) -> Result<(), OperatorError> {
     wait_for_stores(&ctx).await?;
     ctx.ready.store(true, Ordering::SeqCst);
     tracing::info!("stores ready");
+    let inbound = args.scim_listen.clone().map(|listen| {
+        let tls = args.scim_tls_cert.clone().zip(args.scim_tls_key.clone());
+        let server = Arc::new(crate::producers::scim::http::Server {
+            service: crate::producers::scim::service::Service::new(inbound::KubeBackend::new(ctx.clone())),
+            tls: tls.is_some(),
+        });
+        let serving = tokio::spawn(inbound::serve(listen, tls, server.clone()));
+        let tending = tokio::spawn(inbound::housekeeping(ctx.clone(), server));
+        (serving, tending)
+    });
 
     let parallel = Arc::new(Semaphore::new(args.concurrent_tenants as usize));
     drive(&ctx, &args, w.changes, parallel.clone()).await;
@@ -319,6 +342,10 @@ async fn operate(args: OperatorArgs) -> Result<(), OperatorError> {
         release_lease(lease).await;
     }
     server.abort();
+    if let Some((serving, tending)) = inbound {
+        serving.abort();
+        tending.abort();
+    }
     Ok(())
 }
 

@@ -59,10 +59,13 @@ pub struct TenantSnapshot {
 
 pub fn snapshot(ctx: &Context, ns: &str, tenant: &str) -> TenantSnapshot {
     let mine = |t: &str| t == tenant;
-    let (deleting, grants): (Vec<UserGrant>, Vec<UserGrant>) =
+    let today = jiff::Zoned::now().date();
+    let (deleting, mut grants): (Vec<UserGrant>, Vec<UserGrant>) =
         in_ns(ctx.grants.state(), ns, |g| mine(&g.spec.tenant))
             .into_iter()
             .partition(|g| g.metadata.deletion_timestamp.is_some());
+    // A leaving date an HR system reported ends validity (and access on the day).
+    grants.iter_mut().for_each(|g| crate::engine::inbound::apply_leaving_date(g, today));
     let (gone, integrations): (Vec<Integration>, Vec<Integration>) =
         in_ns(ctx.integrations.state(), ns, |i| mine(&i.spec.tenant))
             .into_iter()

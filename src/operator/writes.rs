@@ -89,6 +89,11 @@ async fn patch_status(ctx: &Context, r: &ObjectRef, status: &Value) -> Result<()
     })
 }
 
+/// An inbound (scimServer) Integration's status, which no target plan reports.
+pub async fn integration_status(ctx: &Context, r: &ObjectRef, status: &Value) -> Result<(), WriteError> {
+    patch_status(ctx, r, status).await
+}
+
 /// Writes the statuses that changed, then an event for each condition that flipped.
 /// Returns how many statuses were written, and the writes that failed.
 pub async fn statuses(ctx: &Context, wanted: &Statuses) -> (usize, Vec<WriteError>) {
