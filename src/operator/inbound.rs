@@ -139,11 +139,11 @@ impl Backend for KubeBackend {
         let Some(before) = self.latest(&ns, &name) else {
             return Err(BackendError { conflict: true, message: format!("UserGrant {ns}/{name} is gone") });
         };
-        let view = |g: &UserGrant| json!({"metadata": {"labels": g.metadata.labels, "annotations": g.metadata.annotations}, "spec": g.spec});
-        let ops = json_patch::diff(&view(&before), &view(&grant));
+        let ops = changes(&before, &grant);
         if ops.0.is_empty() {
             return Ok(());
         }
+
         let api: Api<UserGrant> = Api::namespaced(self.ctx.client.clone(), &ns);
         let done = api
             .patch(&name, &PatchParams::default(), &Patch::<()>::Json(ops))
@@ -198,6 +198,36 @@ impl Backend for KubeBackend {
             tracing::warn!(error = %e, "inbound event not written");
         }
     }
+}
+
+/// The JSON patch from `before` to `after`: labels and annotations key by key (added whole
+/// when the object has none yet), the spec whole.
+fn changes(before: &UserGrant, after: &UserGrant) -> json_patch::Patch {
+    let mut ops: Vec<Value> = Vec::new();
+    let maps = [
+        ("labels", &before.metadata.labels, &after.metadata.labels),
+        ("annotations", &before.metadata.annotations, &after.metadata.annotations),
+    ];
+    for (field, old, new) in maps {
+        match (old, new) {
+            (None, Some(n)) if !n.is_empty() => ops.push(json!({"op": "add", "path": format!("/metadata/{field}"), "value": n})),
+            (Some(o), n) => {
+                let empty = BTreeMap::new();
+                let d = json_patch::diff(&json!(o), &json!(n.as_ref().unwrap_or(&empty)));
+                for op in d.0 {
+                    let mut v = serde_json::to_value(&op).unwrap_or_default();
+                    let path = format!("/metadata/{field}{}", v["path"].as_str().unwrap_or_default());
+                    v["path"] = json!(path);
+                    ops.push(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    if before.spec != after.spec {
+        ops.push(json!({"op": "replace", "path": "/spec", "value": after.spec}));
+    }
+    serde_json::from_value(Value::Array(ops)).unwrap_or_else(|_| json_patch::Patch(Vec::new()))
 }
 
 /// Serves SCIM and leavers on `listen` until the process ends; TLS when a certificate and
