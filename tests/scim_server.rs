@@ -248,22 +248,36 @@ fn start(label: &str, settings: &str) -> (Scratch, Emulator, Operator) {
 #[test]
 fn scim2_tester_passes_every_check() {
     // The tester's phone numbers are random digits, not numbers: phone is left unmapped.
-    let (_s, _e, op) = start("scim-tester", "{defaultUnit: acme, attributes: {phone: []}}");
-    let out = Command::new(support::scim::tool("python3"))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scim_tester.py"))
-        .args([&format!("{}/scim/customer-acme/acme-entra/v2", op.base), TOKEN])
-        .output()
-        .expect("scim2-tester in .venv (bash scripts/test.sh installs it)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let results = report["results"].as_array().unwrap();
-    let bad: Vec<&Value> = results
-        .iter()
-        .filter(|r| !["SUCCESS", "COMPLIANT", "ACCEPTABLE", "SKIPPED"].contains(&r["status"].as_str().unwrap()))
-        .collect();
+    let (_s, _e, op) = start("scim-tester", "{defaultUnit: acme, attributes: {phone: []}, requestsPerSecond: 5000, burst: 5000}");
+    // The tester fills every attribute with random UUIDs; about one run in ten one of them
+    // holds a digit run shaped like a Danish or Swedish identity number, which accord rightly
+    // refuses. Such a run is repeated (at most twice); any other failure fails at once.
+    let mut runs = 0;
+    let (results, seconds) = loop {
+        runs += 1;
+        let out = Command::new(support::scim::tool("python3"))
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scim_tester.py"))
+            .args([&format!("{}/scim/customer-acme/acme-entra/v2", op.base), TOKEN])
+            .output()
+            .expect("scim2-tester in .venv (bash scripts/test.sh installs it)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let results = report["results"].as_array().unwrap().clone();
+        let bad: Vec<&Value> = results
+            .iter()
+            .filter(|r| !["SUCCESS", "COMPLIANT", "ACCEPTABLE", "SKIPPED"].contains(&r["status"].as_str().unwrap()))
+            .collect();
+        let identity_numbers = !bad.is_empty()
+            && bad.iter().all(|r| r["reason"].as_str().unwrap_or("").contains("looks like a national identity number"));
+        if identity_numbers && runs < 3 {
+            eprintln!("scim2-tester run {runs}: a random value looked like an identity number and was refused; running again");
+            continue;
+        }
+        assert!(bad.is_empty(), "{} of {} checks failed:\n{:#}", bad.len(), results.len(), json!(bad));
+        break (results, report["seconds"].clone());
+    };
     let skipped = results.iter().filter(|r| r["status"] == "SKIPPED").count();
-    eprintln!("scim2-tester: {} checks, {} passed, {skipped} skipped, in {} s", results.len(), results.len() - skipped - bad.len(), report["seconds"]);
-    assert!(bad.is_empty(), "{} of {} checks failed:\n{:#}", bad.len(), results.len(), json!(bad));
+    eprintln!("scim2-tester: {} checks, {} passed, {skipped} skipped, in {seconds} s", results.len(), results.len() - skipped);
     assert!(results.len() >= 40, "{}", results.len());
 }
 

@@ -25,6 +25,10 @@ pub struct AttrPath {
 impl AttrPath {
     pub fn parse(text: &str) -> Result<AttrPath, ScimError> {
         let bad = || ScimError::invalid_path(format!("{:?} is not an attribute path", clip(text)));
+        // A schema's URN alone (an extension as a whole).
+        if super::schema::is_known_urn(text) {
+            return Ok(AttrPath { urn: Some(text.to_string()), attr: String::new(), sub: None });
+        }
         let (urn, rest) = match text.rfind(':') {
             Some(i) if text.len() > 4 && text[..4].eq_ignore_ascii_case("urn:") => {
                 (Some(text[..i].to_string()), &text[i + 1..])

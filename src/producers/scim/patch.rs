@@ -110,6 +110,14 @@ fn without_path(kind: ResourceKind, doc: &mut Value, op: OpKind, value: &Value) 
 
 fn at_path(kind: ResourceKind, doc: &mut Value, op: OpKind, p: &PatchPath, value: Option<&Value>) -> Result<(), ScimError> {
     if p.attr.attr.is_empty() {
+        if p.attr.urn.as_deref().is_some_and(schema::is_core) {
+            // The core schema's URN: the value is the resource's attributes.
+            return match (op, value) {
+                (OpKind::Remove, _) => Err(ScimError::no_target("a whole resource cannot be removed by PATCH")),
+                (_, Some(v)) => without_path(kind, doc, op, v),
+                _ => Ok(()),
+            };
+        }
         // The URN of an extension alone: its attributes are the value's keys.
         return match (op, value) {
             (OpKind::Remove, _) => {
@@ -128,7 +136,8 @@ fn at_path(kind: ResourceKind, doc: &mut Value, op: OpKind, p: &PatchPath, value
     let Some((urn, attrs)) = schema::attrs_of(kind, p.attr.urn.as_deref()) else {
         return Ok(()); // an extension accord does not keep
     };
-    let Some(a) = schema::find(attrs, &p.attr.attr) else {
+    let external = urn.is_none() && p.attr.attr.eq_ignore_ascii_case("externalId");
+    let Some(a) = schema::find(attrs, &p.attr.attr).or(external.then_some(&schema::EXTERNAL_ID)) else {
         return Ok(()); // an attribute accord does not keep
     };
     if a.mutability == Mutability::ReadOnly {

@@ -137,6 +137,13 @@ pub static GROUP_ATTRS: &[Attr] = &[
     ], "The Users in the Group (Users of this Integration only)."),
 ];
 
+/// `externalId`, which every resource has (RFC 7643 §3.1), kept as a string.
+pub static EXTERNAL_ID: Attr = attr("externalId", "The client's identifier for the resource.");
+
+pub fn is_known_urn(text: &str) -> bool {
+    [USER, GROUP, ENTERPRISE].iter().any(|u| u.eq_ignore_ascii_case(text))
+}
+
 /// The core schemas are written without their URN in paths and bodies.
 pub fn is_core(urn: &str) -> bool {
     urn.eq_ignore_ascii_case(USER) || urn.eq_ignore_ascii_case(GROUP)
