@@ -26,6 +26,12 @@ if ! .venv/bin/scim2-server --help >/dev/null 2>&1 || ! .venv/bin/scim-sanity --
   .venv/bin/pip install -q --disable-pip-version-check scim2-server==0.8.3 scim-sanity==0.7.4
 fi
 
+# scim2-tester (a SCIM compliance checker) against accord's inbound SCIM server.
+if ! .venv/bin/python -c "import scim2_tester, httpx2" >/dev/null 2>&1; then
+  echo "installing scim2-tester into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check scim2-tester==0.5.2 "scim2-client[httpx2]==0.13.2"
+fi
+
 if ! .venv/bin/kubernetes-validate --version >/dev/null 2>&1; then
   .venv/bin/pip install -q --disable-pip-version-check kubernetes-validate==1.37.0
 fi
