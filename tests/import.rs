@@ -243,7 +243,7 @@ fn a_changed_row_changes_only_its_file_and_hand_edits_survive() {
     let aino = root.join("imported/aino-aalto.yaml");
     let text = std::fs::read_to_string(&aino).unwrap();
     assert!(
-        text.contains("phone: '+358401112222'") && text.contains("unit: acme-helsinki"),
+        text.contains("phone: \"+358401112222\"") && text.contains("unit: acme-helsinki"),
         "{text}"
     );
     let bo = std::fs::read_to_string(root.join("imported/bo-berg.yaml")).unwrap();
