@@ -132,15 +132,15 @@ impl<'a> Visit for Check<'a> {
     }
 
     fn string(&mut self, s: &str) {
-        let path = self.path.to_string();
+        // The path is only spelled out when a value needs it: this runs for every string of
+        // every object.
         let ids = find_national_ids(s);
-        let id_here = if phone_path(&path) {
-            // Only the written-out forms (with - or a century sign) in a phone number.
-            ids.iter()
-                .any(|(r, _)| !s[r.clone()].bytes().all(|b| b.is_ascii_digit()))
-        } else {
-            !ids.is_empty()
-        };
+        let id_here = !ids.is_empty()
+            && (!phone_path(&self.path.to_string())
+                // Only the written-out forms (with - or a century sign) in a phone number.
+                || ids
+                    .iter()
+                    .any(|(r, _)| !s[r.clone()].bytes().all(|b| b.is_ascii_digit())));
         if id_here {
             self.report(format!(
                 "holds what looks like a national identity number ({}); national identity numbers belong only in the Secret that spec.person.nationalIdRef names",
@@ -148,13 +148,15 @@ impl<'a> Visit for Check<'a> {
             ));
             return; // its other problems would only show it again
         }
-        let multi_line = MULTI_LINE.contains(&path.as_str());
-        if s.chars().any(|c| c.is_control() && !(multi_line && c == '\n')) {
-            self.report(format!(
-                "{} holds a control character (a line break, tab or terminal escape); values are one line of plain text",
-                quoted(s)
-            ));
-            return;
+        if s.chars().any(char::is_control) {
+            let multi_line = MULTI_LINE.contains(&self.path.to_string().as_str());
+            if s.chars().any(|c| c.is_control() && !(multi_line && c == '\n')) {
+                self.report(format!(
+                    "{} holds a control character (a line break, tab or terminal escape); values are one line of plain text",
+                    quoted(s)
+                ));
+                return;
+            }
         }
         let Some(node) = self.node() else { return };
         let chars = s.chars().count();

@@ -2,6 +2,7 @@
 //! (desired vs actual → plan). No I/O happens here; the CLI and the operator feed it
 //! snapshots and observed states and carry out its plans through `crate::connectors`.
 
+pub mod attrs;
 pub mod build;
 pub mod compile;
 pub mod conform;

@@ -11,6 +11,7 @@ use crate::validate::redact::shown;
 
 use crate::api::{DeletionPolicy, IntegrationKind, ManagementMode};
 
+use super::attrs::Attrs;
 use super::problem::ObjectRef;
 
 /// Object kinds, in the order they are created (and the reverse order they are deleted).
@@ -91,7 +92,7 @@ pub struct Object {
     /// Depth in the unit tree, for ordering creates parent-first.
     pub depth: u32,
     /// Target-native attribute names → values, sorted; an empty list means absent.
-    pub attrs: BTreeMap<AttrName, Vec<String>>,
+    pub attrs: Attrs,
     /// Attributes whose values never leave the process (national identity numbers).
     pub sensitive: BTreeSet<AttrName>,
     /// The input object that wants this one, for per-resource status.
@@ -106,28 +107,35 @@ pub struct Object {
 impl Serialize for Object {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let attrs: BTreeMap<&AttrName, serde_json::Value> = self
-            .attrs
-            .iter()
-            .map(|(k, v)| {
-                let shown = if self.sensitive.contains(k) {
-                    serde_json::Value::String("(sensitive)".into())
-                } else if v.len() == 1 {
-                    serde_json::Value::String(v[0].clone())
-                } else {
-                    serde_json::Value::from(v.clone())
-                };
-                (k, shown)
-            })
-            .collect();
         let mut st = s.serialize_struct("Object", 4)?;
         st.serialize_field("kind", &self.key.kind)?;
         st.serialize_field("id", &self.key.id)?;
         if let Some(p) = &self.parent {
             st.serialize_field("parent", p)?;
         }
-        st.serialize_field("attrs", &attrs)?;
+        st.serialize_field("attrs", &ShownAttrs(self))?;
         st.end()
+    }
+}
+
+/// An object's attributes as shown: one value as a string, several as a list, sensitive
+/// ones masked. Written straight to the serializer, without copying the values.
+struct ShownAttrs<'a>(&'a Object);
+
+impl Serialize for ShownAttrs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.attrs.len()))?;
+        for (k, v) in &self.0.attrs {
+            if self.0.sensitive.contains(k) {
+                m.serialize_entry(k, "(sensitive)")?;
+            } else if v.len() == 1 {
+                m.serialize_entry(k, &v[0])?;
+            } else {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        m.end()
     }
 }
 
@@ -137,7 +145,7 @@ impl Object {
             key: ObjectKey::new(kind, id),
             parent: None,
             depth: 0,
-            attrs: BTreeMap::new(),
+            attrs: Attrs::new(),
             sensitive: BTreeSet::new(),
             source: None,
             locator: None,

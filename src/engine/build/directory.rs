@@ -2,7 +2,8 @@
 //! groups and features.
 
 use crate::validate::Invalid;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use crate::api::{DisabledMode, LdapLayout, LdapSettings};
 use crate::engine::state::{DISABLED_PARENT, MEMBER_ATTR, Object, ObjectKind};
@@ -77,26 +78,21 @@ pub fn build_directory(
     }
 
     // Groups exist for every declared role and feature even when empty, and for every group
-    // that some grant names.
-    let mut members: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    // that some grant names. Members are borrowed names until the groups are built.
+    let mut members: BTreeMap<String, (String, Vec<&str>)> = BTreeMap::new();
     for role in &ctx.spec.roles {
-        members
-            .entry(group_id("role", &role.name))
-            .or_insert_with(|| {
-                (
-                    role.description
-                        .clone()
-                        .unwrap_or_else(|| format!("Role {}", role.name)),
-                    BTreeSet::new(),
-                )
-            });
+        members.entry(group_id("role", &role.name)).or_insert_with(|| {
+            let description = role.description.clone();
+            (description.unwrap_or_else(|| format!("Role {}", role.name)), Vec::new())
+        });
     }
     for feature in &ctx.spec.features {
         members
             .entry(group_id("feature", feature))
-            .or_insert_with(|| (format!("Feature {feature}"), BTreeSet::new()));
+            .or_insert_with(|| (format!("Feature {feature}"), Vec::new()));
     }
 
+    let mut id = String::new();
     for g in grants {
         let placed = match (g.has_access(), g.is_disabled_but_kept(), settings.disabled) {
             (true, _, _) => true,
@@ -110,20 +106,18 @@ pub fn build_directory(
         for group in &g.spec.groups {
             members
                 .entry(group_id("group", group))
-                .or_insert_with(|| (format!("Group {group}"), BTreeSet::new()));
+                .or_insert_with(|| (format!("Group {group}"), Vec::new()));
         }
-        let mut p = person(ctx, g, settings);
+        let mut p = person(g, settings);
         if g.has_access() {
-            let ids = g
-                .spec
-                .roles
-                .iter()
-                .map(|r| group_id("role", r))
-                .chain(g.spec.groups.iter().map(|x| group_id("group", x)))
-                .chain(g.spec.features.iter().map(|f| group_id("feature", f)));
-            for id in ids {
-                if let Some((_, m)) = members.get_mut(&id) {
-                    m.insert(g.name.to_string());
+            let names = [("role", &g.spec.roles), ("group", &g.spec.groups), ("feature", &g.spec.features)];
+            for (prefix, list) in names {
+                for name in list {
+                    id.clear();
+                    let _ = write!(id, "{prefix}-{name}");
+                    if let Some((_, m)) = members.get_mut(id.as_str()) {
+                        m.push(g.name);
+                    }
                 }
             }
         } else if settings.disabled == DisabledMode::MoveToBranch {
@@ -143,7 +137,7 @@ pub fn build_directory(
     out
 }
 
-fn person(ctx: &TenantContext, g: &ResolvedGrant, settings: &LdapSettings) -> Object {
+fn person(g: &ResolvedGrant, settings: &LdapSettings) -> Object {
     let p = &g.spec.person;
     let mut o = Object::new(ObjectKind::Person, g.name);
     o.source = Some(g.source.clone());
@@ -210,6 +204,5 @@ fn person(ctx: &TenantContext, g: &ResolvedGrant, settings: &LdapSettings) -> Ob
         };
         o.set_many(attr.clone(), values);
     }
-    let _ = ctx;
     o
 }
