@@ -248,7 +248,7 @@ fn a_changed_row_changes_only_its_file_and_hand_edits_survive() {
     );
     let bo = std::fs::read_to_string(root.join("imported/bo-berg.yaml")).unwrap();
     assert!(
-        bo.contains("unit: acme-tampere-hervanta") && bo.contains("validUntil: 2027-12-31"),
+        bo.contains("unit: acme-tampere-hervanta") && bo.contains("validUntil: \"2027-12-31\""),
         "{bo}"
     );
     // A hand edit of fields the roster does not carry.
