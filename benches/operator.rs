@@ -6,10 +6,11 @@
 //!     ACCORD_BENCH_GRANTS=10000 cargo bench --bench operator
 //!     ACCORD_BENCH_DEBOUNCE=100ms cargo bench --bench operator  # default: the operator's 1s
 
-#[path = "../tests/support/kube/mod.rs"]
-mod kube_emulator;
-#[path = "../tests/support/slapd.rs"]
-mod slapd;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::kube as kube_emulator;
+use support::slapd;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -6,6 +6,9 @@
 //! RBAC authorisation, TLS from a CA made with openssl; kubeconfigs for each user and a
 //! kubectl (the one scripts/test.sh puts in .cache/tools) to drive it.
 //!
+//! Every request of the ordinary users is written to an audit log (`audit_calls`), so tests
+//! can see what the operator asked and what it was refused, by user and namespace.
+//!
 //! What 1.20 does not have is not tested here: CEL rules (`x-kubernetes-validations`, 1.25)
 //! are left out of the CRDs it gets (`accord crds --kubernetes-version 1.20`, as a user of
 //! such a server installs them), and so are not enforced by this server.
@@ -18,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Run, Scratch};
+use super::{ApiCall, Run, Scratch};
 
 /// The users of the token file: (name, groups). `admin` can do anything; the others can do
 /// nothing until a Role or ClusterRole is bound to them.
@@ -27,6 +30,19 @@ pub const USERS: &[(&str, &str)] = &[
     ("accord-operator", ""),
     ("accord-viewer", ""),
 ];
+
+/// The audit policy: one line per request of every user outside system:masters (the tests'
+/// admin and the server's own loopback client are left out), metadata only.
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    userGroups: [\"system:masters\"]
+  - level: None
+    nonResourceURLs: [\"/readyz\", \"/healthz\", \"/livez\"]
+  - level: Metadata
+";
 
 /// How long to wait for etcd or the API server to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
@@ -130,6 +146,7 @@ impl ApiServer {
             .map(|(user, groups)| format!("{},{user},{user},\"{groups}\"\n", token_of(user)))
             .collect();
         std::fs::write(dir.join("tokens.csv"), tokens).unwrap();
+        std::fs::write(dir.join("audit-policy.yaml"), AUDIT_POLICY).unwrap();
         let mut s = ApiServer {
             port: free_port(),
             etcd_port: free_port(),
@@ -228,6 +245,8 @@ impl ApiServer {
             // No Endpoints for the `kubernetes` Service: a loopback address is refused there.
             .arg("--endpoint-reconciler-type=none")
             .arg("--profiling=false")
+            .arg(format!("--audit-policy-file={}", p("audit-policy.yaml")))
+            .arg(format!("--audit-log-path={}", p("audit.log")))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -301,6 +320,59 @@ impl ApiServer {
         let rev = self.compact();
         self.restart();
         rev
+    }
+
+    /// The audit log's size now: an offset for [`ApiServer::audit_calls`].
+    pub fn audit_offset(&self) -> u64 {
+        std::fs::metadata(self.dir().join("audit.log")).map_or(0, |m| m.len())
+    }
+
+    /// The requests the audit log recorded from byte `from` on (up to byte `to`, if given):
+    /// one per request (a watch when its answer started, anything else when it was
+    /// answered). Also returns the offset to read on from.
+    pub fn audit_calls(&self, from: u64, to: Option<u64>) -> (Vec<ApiCall>, u64) {
+        use std::io::{BufRead, Seek, SeekFrom};
+        let Ok(mut f) = std::fs::File::open(self.dir().join("audit.log")) else {
+            return (Vec::new(), from);
+        };
+        f.seek(SeekFrom::Start(from)).unwrap();
+        let mut reader = std::io::BufReader::new(f);
+        let (mut calls, mut offset, mut line) = (Vec::new(), from, String::new());
+        // Only whole lines: the server may be writing the last one.
+        while to.is_none_or(|to| offset < to)
+            && reader.read_line(&mut line).unwrap_or(0) > 0
+            && line.ends_with('\n')
+        {
+            offset += line.len() as u64;
+            if let Some(call) = audit_call(&line) {
+                calls.push(call);
+            }
+            line.clear();
+        }
+        (calls, offset)
+    }
+
+    /// Kills etcd and kube-apiserver (and removes their folder) once this test process is
+    /// gone, however it ends: for a server shared by every test of a binary, which no test
+    /// owns and so nothing drops.
+    pub fn stop_with_this_process(&self) {
+        let pids: Vec<String> = [&self.etcd, &self.apiserver]
+            .iter()
+            .filter_map(|c| c.as_ref().map(|c| c.id().to_string()))
+            .collect();
+        let script = format!(
+            "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -9 {pids} 2>/dev/null; rm -rf '{dir}'",
+            me = std::process::id(),
+            pids = pids.join(" "),
+            dir = self.dir().display(),
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sh runs");
     }
 
     fn kubeconfig_path(&self, user: &str) -> PathBuf {
@@ -460,6 +532,28 @@ impl Drop for ApiServer {
             let _ = c.wait();
         }
     }
+}
+
+/// One audit event as an [`ApiCall`]; None for the stages that do not count (a watch's
+/// completion, counted when it started) and for non-resource requests.
+fn audit_call(line: &str) -> Option<ApiCall> {
+    let e: serde_json::Value = serde_json::from_str(line).ok()?;
+    let verb = e["verb"].as_str()?;
+    let counted = match e["stage"].as_str()? {
+        "ResponseStarted" => true,
+        "ResponseComplete" => verb != "watch" || e["responseStatus"]["code"] != 200,
+        _ => false,
+    };
+    let o = e.get("objectRef")?;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    counted.then(|| ApiCall {
+        user: text(&e["user"]["username"]),
+        verb: verb.to_string(),
+        namespace: text(&o["namespace"]),
+        resource: text(&o["resource"]),
+        subresource: text(&o["subresource"]),
+        code: e["responseStatus"]["code"].as_u64().unwrap_or(0) as u16,
+    })
 }
 
 /// A plain HTTP GET on 127.0.0.1 (etcd's /health); the body, None when nothing answers.

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod cluster;
 pub mod kube;
 pub mod lemonldap;
 pub mod oidc;
@@ -54,6 +55,21 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&p, &dest).unwrap();
         }
     }
+}
+
+/// One request to a Kubernetes API as the server saw it: who, what, and its answer. The real
+/// server's audit log and the emulator's request log both give these, so tests can count
+/// and check the operator's calls the same way on both.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApiCall {
+    pub user: String,
+    /// get, list, watch, create, update, patch, delete
+    pub verb: String,
+    pub namespace: String,
+    pub resource: String,
+    /// `status`, or empty
+    pub subresource: String,
+    pub code: u16,
 }
 
 pub struct Run {

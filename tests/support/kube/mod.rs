@@ -131,6 +131,12 @@ pub struct Store {
     tx: tokio::sync::broadcast::Sender<WatchEvent>,
     /// Requests served, by method, for tests that count writes.
     pub requests: BTreeMap<String, usize>,
+    /// Requests to resources, by who (the bearer token), what and the answer: what a real
+    /// server's audit log says.
+    pub calls: BTreeMap<super::ApiCall, usize>,
+    /// Bumped by a restart: every open watch ends.
+    epoch: u64,
+    restarts: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Clone)]
@@ -193,6 +199,9 @@ impl Emulator {
             schemas,
             tx,
             requests: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            epoch: 0,
+            restarts: tokio::sync::watch::channel(0).0,
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -244,6 +253,24 @@ impl Emulator {
         let mut s = self.store.lock().unwrap();
         s.history.clear();
         s.oldest = s.rv;
+    }
+
+    /// What a compaction of etcd and an API server restart do to watchers: something else
+    /// was written (the resourceVersion moves on), the history up to now is dropped, and
+    /// every open watch ends; watching again from where it was gets 410 Gone.
+    pub fn compact_and_restart(&self) {
+        let mut s = self.store.lock().unwrap();
+        s.rv += 1;
+        s.history.clear();
+        s.oldest = s.rv;
+        s.epoch += 1;
+        let epoch = s.epoch;
+        s.restarts.send_replace(epoch);
+    }
+
+    /// The requests to resources so far, with how many of each.
+    pub fn calls(&self) -> BTreeMap<super::ApiCall, usize> {
+        self.store.lock().unwrap().calls.clone()
     }
 
     pub fn get(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<Value> {
@@ -510,16 +537,60 @@ async fn handle(State(store): State<Arc<Mutex<Store>>>, req: Request) -> Respons
     let body = axum::body::to_bytes(req.into_body(), 64 << 20)
         .await
         .unwrap_or_default();
-    match (&method, &target.name) {
+    let user = headers
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or("anonymous")
+        .to_string();
+    let watching = query.get("watch").is_some_and(|w| w == "1" || w == "true");
+    let verb = match (&method, &target.name) {
+        (&Method::GET, None) if watching => "watch",
+        (&Method::GET, None) => "list",
+        (&Method::GET, Some(_)) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, _) => "delete",
+        _ => "other",
+    };
+    let call = super::ApiCall {
+        user,
+        verb: verb.to_string(),
+        namespace: target.namespace.clone().unwrap_or_default(),
+        resource: target.kind.plural.to_string(),
+        subresource: if target.status { "status".into() } else { String::new() },
+        code: 0,
+    };
+    let response = answer(&store, (&method, &path), target, query, &headers, &body).await;
+    let code = response.status().as_u16();
+    *store
+        .lock()
+        .unwrap()
+        .calls
+        .entry(super::ApiCall { code, ..call })
+        .or_default() += 1;
+    response
+}
+
+async fn answer(
+    store: &Arc<Mutex<Store>>,
+    (method, path): (&Method, &str),
+    target: Target,
+    query: HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    match (method, &target.name) {
         (&Method::GET, None) if query.get("watch").is_some_and(|w| w == "1" || w == "true") => {
-            watch(store, target, query).await
+            watch(store.clone(), target, query).await
         }
-        (&Method::GET, None) => list(&store, &target, &query),
-        (&Method::GET, Some(_)) => get(&store, &target),
-        (&Method::POST, None) => create(&store, &target, &body),
-        (&Method::PUT, Some(_)) => replace(&store, &target, &body),
-        (&Method::PATCH, Some(_)) => patch(&store, &target, &headers, &query, &body),
-        (&Method::DELETE, Some(_)) => delete(&store, &target),
+        (&Method::GET, None) => list(store, &target, &query),
+        (&Method::GET, Some(_)) => get(store, &target),
+        (&Method::POST, None) => create(store, &target, body),
+        (&Method::PUT, Some(_)) => replace(store, &target, body),
+        (&Method::PATCH, Some(_)) => patch(store, &target, headers, &query, body),
+        (&Method::DELETE, Some(_)) => delete(store, &target),
         _ => status(405, "MethodNotAllowed", format!("{method} {path}")),
     }
 }
@@ -1102,9 +1173,10 @@ async fn watch(store: Arc<Mutex<Store>>, t: Target, query: HashMap<String, Strin
         .get("resourceVersion")
         .and_then(|r| r.parse().ok())
         .filter(|r| *r > 0);
-    let (initial, rx, current): (Vec<Value>, _, u64) = {
+    let (initial, rx, current, epoch, mut restarts): (Vec<Value>, _, u64, u64, _) = {
         let s = store.lock().unwrap();
         let rx = s.tx.subscribe();
+        let (epoch, restarts) = (s.epoch, s.restarts.subscribe());
         let initial = match from {
             Some(rv) if rv < s.oldest => {
                 let gone = json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": format!("too old resource version: {rv} ({})", s.oldest), "reason": "Expired", "code": 410}});
@@ -1128,7 +1200,7 @@ async fn watch(store: Arc<Mutex<Store>>, t: Target, query: HashMap<String, Strin
                 .map(|(_, v)| json!({"type": "ADDED", "object": v}))
                 .collect(),
         };
-        (initial, rx, s.rv)
+        (initial, rx, s.rv, epoch, restarts)
     };
     let last_sent = from.unwrap_or(current);
     let kind = t.kind;
@@ -1147,18 +1219,24 @@ async fn watch(store: Arc<Mutex<Store>>, t: Target, query: HashMap<String, Strin
     });
     let bookmark = move |rv: u64| json!({"type": "BOOKMARK", "object": {"kind": kind.kind, "apiVersion": api_version(kind), "metadata": {"resourceVersion": rv.to_string()}}});
     let st = store.clone();
+    // A bookmark never carries a resourceVersion from after a restart to a watch from before.
     let ticks = futures::stream::unfold((), move |_| {
         let st = st.clone();
         async move {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let rv = st.lock().unwrap().rv;
-            Some((rv, ()))
+            let s = st.lock().unwrap();
+            (s.epoch == epoch).then_some((s.rv, ()))
         }
     })
     .filter_map(move |rv| async move { bookmarks.then(|| bookmark(rv)) });
     let stream = futures::stream::iter(initial)
         .chain(futures::stream::select(live, ticks))
-        .take_until(tokio::time::sleep(Duration::from_secs(timeout)))
+        .take_until(futures::future::select(
+            Box::pin(tokio::time::sleep(Duration::from_secs(timeout))),
+            Box::pin(async move {
+                let _ = restarts.wait_for(|e| *e != epoch).await;
+            }),
+        ))
         .map(|v| Ok::<_, std::convert::Infallible>(Bytes::from(format!("{v}\n"))));
     Response::builder()
         .header("content-type", "application/json")
