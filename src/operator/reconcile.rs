@@ -17,7 +17,7 @@ use crate::engine::{
 };
 
 use super::metrics::{ErrorLabel, IntegrationLabel};
-use super::stores::{TenantSnapshot, snapshot};
+use super::stores::{TenantSnapshot, compiled_generations, snapshot};
 use super::writes::{self, WriteError};
 use super::{CONFIRM_ANNOTATION, Context, ORPHAN_ANNOTATION, TenantKey};
 
@@ -107,7 +107,7 @@ pub async fn reconcile(ctx: &Context, key: &TenantKey) -> Health {
     let grants: Vec<&UserGrant> = snap.user_grants.iter().filter(|g| g.spec.tenant == *tenant).collect();
     let owned: Vec<UserGrant> = grants.into_iter().cloned().collect();
     trouble.writes(writes::add_finalizers(ctx, &owned).await);
-    let status_writes = write_statuses(ctx, &mut trouble, &plan, tenant, &outcomes).await;
+    let status_writes = write_statuses(ctx, &mut trouble, (&snap, &plan), tenant, &outcomes).await;
     tracing::debug!(
         namespace = ns,
         tenant,
@@ -359,7 +359,7 @@ async fn spend_confirmation(
 async fn write_statuses(
     ctx: &Context,
     trouble: &mut Trouble<'_>,
-    plan: &Plan,
+    (snap, plan): (&Snapshot, &Plan),
     tenant: &str,
     outcomes: &BTreeMap<ObjectRef, Outcome>,
 ) -> usize {
@@ -367,13 +367,18 @@ async fn write_statuses(
         return 0;
     };
     let plans: Vec<&TargetPlan> = plan.targets.iter().collect();
+    let generations = compiled_generations(snap);
     let wanted = statuses(
         view,
         &plans,
         outcomes,
         &plan.errors,
         &plan.policy_violations,
-        &|r| writes::previous(ctx, r),
+        &|r| {
+            let mut previous = writes::previous(ctx, r);
+            previous.generation = generations.get(r).copied().or(previous.generation);
+            previous
+        },
         jiff::Timestamp::now(),
     );
     let (written, failed) = writes::statuses(ctx, &wanted).await;

@@ -98,6 +98,29 @@ pub fn snapshot(ctx: &Context, ns: &str, tenant: &str) -> TenantSnapshot {
     }
 }
 
+/// The generation of every object as the snapshot holds it: a status reports on the spec
+/// that was compiled. An edit that reached the store while the reconcile ran is still to be
+/// carried out, not already seen; taking the store's newer generation would mark it seen,
+/// and the next reconcile would call carrying it out a repaired drift.
+pub fn compiled_generations(snap: &Snapshot) -> BTreeMap<ObjectRef, i64> {
+    fn of<K: Resource>(kind: Kind, objects: &[K]) -> impl Iterator<Item = (ObjectRef, i64)> + '_ {
+        objects.iter().filter_map(move |o| {
+            let m = o.meta();
+            let r = ObjectRef::new(
+                kind,
+                m.namespace.as_deref().unwrap_or("default"),
+                m.name.as_deref().unwrap_or(""),
+            );
+            Some((r, m.generation?))
+        })
+    }
+    of(Kind::Tenant, &snap.tenants)
+        .chain(of(Kind::OrgUnit, &snap.org_units))
+        .chain(of(Kind::UserGrant, &snap.user_grants))
+        .chain(of(Kind::Integration, &snap.integrations))
+        .collect()
+}
+
 fn secrets(ctx: &Context, ns: &str) -> BTreeMap<(String, String), SecretData> {
     let mut out = BTreeMap::new();
     for s in in_ns(ctx.secrets.state(), ns, |_| true) {
