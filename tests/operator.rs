@@ -22,11 +22,15 @@ use support::slapd::{ADMIN_PW, Slapd};
 const ANNA: &str =
     "uid=anna-virtanen,ou=acme-helsinki-kallio,ou=acme-helsinki,ou=acme,ou=people,dc=acme,dc=fi";
 
-/// Runs a test body on a cluster, then checks the server refused the operator nothing.
+/// Runs a test body on a cluster, then checks the server refused the operator nothing. A
+/// refusal is reported first when the body failed too: it is the likelier cause.
 fn run(backend: Backend, name: &str, body: fn(&mut Cluster)) {
     let mut c = Cluster::on(backend, name);
-    body(&mut c);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut c)));
     c.assert_operator_never_forbidden();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 /// Each body once on the emulator and once on the real API server this binary shares.
