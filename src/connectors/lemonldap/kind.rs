@@ -26,7 +26,12 @@ pub fn settings_of(i: &Integration) -> crate::api::IdpSettings {
 /// The LDAP attribute the tenant's directory writes `source` to, if it maps one (LemonLDAP
 /// must export it under the same name: `ldapExportedVars`).
 pub fn directory_attribute(ctx: &TenantContext, source: &str) -> Option<String> {
-    let ldap: &LdapSettings = ctx.directory?.spec.ldap.as_ref()?;
+    mapped_attribute(ctx.directory, source)
+}
+
+/// The LDAP attribute a directory Integration writes `source` to, if any.
+pub fn mapped_attribute(directory: Option<&Integration>, source: &str) -> Option<String> {
+    let ldap: &LdapSettings = directory?.spec.ldap.as_ref()?;
     ldap.attributes
         .iter()
         .find(|(_, s)| s.as_str() == source)
@@ -147,7 +152,9 @@ impl TargetKind for LemonldapKind {
 
     fn build(&self, ctx: &TenantContext, grants: &[ResolvedGrant], i: &Integration) -> Vec<Object> {
         let m = model(ctx, grants, i);
-        let mut out = vec![idp::client_object(&m)];
+        let mut client = idp::client_object(&m);
+        client.set(super::rp::OWNER_ATTR, super::rp::OWNER);
+        let mut out = vec![client];
         out.extend(idp::session_objects(&m));
         out
     }
@@ -182,6 +189,16 @@ impl TargetKind for LemonldapKind {
                     ),
                 });
             }
+        }
+        if ctx.directory.is_none() {
+            gaps.push(Gap {
+                reason: "SessionsUnattributable",
+                attr: None,
+                message: "the tenant has no directory Integration, so LemonLDAP::NG's sessions \
+                          cannot be told to be its people's: none are ended, and the access \
+                          rule does not check where people sit"
+                    .into(),
+            });
         }
         if directory_attribute(ctx, "scopes").is_none() {
             gaps.push(Gap {
