@@ -301,7 +301,13 @@ fn a_frozen_person_keeps_their_sessions_and_unread_input_ends_none() {
     let c = compile_yaml(&yaml);
     assert!(errors(&c).iter().any(|e| e.contains("UserGrant t/sami: spec.person.email")));
     let desired = idp(&c).clone();
-    let observed = ObservedState::from_objects([client(&desired).clone(), session("sami")]);
+    // The client lets him in now: he keeps his place in its list, as he is.
+    let mut held = client(&desired).clone();
+    let mut people = held.attrs[attr::ALLOWED_PEOPLE].clone();
+    people.push("sami".into());
+    held.attrs.insert(attr::ALLOWED_PEOPLE.into(), people);
+    assert!(!client(&desired).attrs[attr::ALLOWED_PEOPLE].contains(&"sami".to_string()));
+    let observed = ObservedState::from_objects([held, session("sami")]);
     let plan = diff(desired.clone(), &observed, Baseline::Live, 0);
     assert!(plan.ops.is_empty(), "{:?}", plan.ops);
 

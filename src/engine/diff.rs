@@ -209,7 +209,7 @@ fn attr_changes(
     for name in names {
         let mut desired: BTreeSet<&String> = want.attrs.get(name).into_iter().flatten().collect();
         let actual: BTreeSet<&String> = have.attrs.get(name).into_iter().flatten().collect();
-        if name == MEMBER_ATTR && want.key.kind == ObjectKind::Group {
+        if super::state::lists_people(want.key.kind, name) {
             desired.extend(actual.iter().filter(|m| frozen_people.contains(m.as_str())));
         }
         if desired != actual {

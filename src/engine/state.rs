@@ -75,6 +75,16 @@ impl fmt::Display for ObjectKey {
 /// own references (DNs, SCIM ids).
 pub const MEMBER_ATTR: &str = "member";
 
+/// Whether an attribute of an object of `kind` lists people by their ids (a group's members,
+/// the people an IdP client lets in): a frozen person keeps their place in it as it is.
+pub fn lists_people(kind: ObjectKind, attr: &str) -> bool {
+    matches!(
+        (kind, attr),
+        (ObjectKind::Group, MEMBER_ATTR)
+            | (ObjectKind::Client, super::build::idp::attr::ALLOWED_PEOPLE)
+    )
+}
+
 /// The `parent` of a person who sits in the directory's disabled branch. A colon never
 /// appears in a Kubernetes name, so this cannot clash with a unit.
 pub const DISABLED_PARENT: &str = ":disabled";

@@ -170,7 +170,9 @@ fn check(
     for (field, reason) in kind.check(i) {
         problems.push(Problem::new(&iref, field, reason));
     }
-    problems.len() == before && secrets_there(kind, snap, ns, i, &iref, problems)
+    // Every error at once: the Secrets are checked whatever else is wrong.
+    let secrets = secrets_there(kind, snap, ns, i, &iref, problems);
+    secrets && problems.len() == before
 }
 
 /// Whether every Secret key the kind's settings name is there. A Secret that may sit in an
