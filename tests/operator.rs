@@ -56,6 +56,7 @@ on_both!(
     a_sync_of_500_new_grants_is_one_plan,
     webhook_receivers_get_the_whole_state_every_full_state_interval,
     another_controllers_finalizer_survives_accords_release,
+    deleting_a_usergrant_ends_its_idp_sessions_before_it_goes,
 );
 
 /// Restarting the API server would disturb every other test on a shared one: this test has
@@ -870,9 +871,10 @@ fn deleting_a_tenant_closes_every_access_unless_orphaned(c: &mut Cluster) {
     );
 
     // Not orphaned: deleting the Tenant closes every access it gave before it goes. Its
-    // extranet is not reachable from here, so that Integration is left out of it by
-    // annotation; while it stayed unreachable and not orphaned, the Tenant would wait.
+    // extranet and IdP are not reachable from here, so those Integrations are left out of
+    // it by annotation; while one stayed unreachable and not orphaned, the Tenant would wait.
     orphan(c, "Integration", "acme-extranet");
+    orphan(c, "Integration", "acme-idp");
     delete_until_gone(c, "Tenant", "acme", 60, &op);
     assert_eq!(people(&slapd), 0, "every person accord provisioned is gone");
     assert!(
@@ -1086,4 +1088,87 @@ fn another_controllers_finalizer_survives_accords_release(c: &mut Cluster) {
     // The other controller's finalizer still holds the object.
     let g = c.get("UserGrant", "anna-virtanen").expect("still there");
     assert!(!g["metadata"]["deletionTimestamp"].is_null());
+}
+
+/// The Finnish example with its IdP: directory in `slapd`, relying party and sessions in a
+/// real LemonLDAP::NG logging people in from that directory (password logins allowed).
+fn load_acme_with_idp(c: &Cluster, slapd: &Slapd, lemon: &support::lemonldap::Lemon, redirect: &str, dir: &Path) {
+    let root = dir.join("fi-acme");
+    copy_dir(&support::examples().join("fi-acme"), &root);
+    let edit = |file: &str, pairs: &[(&str, &str)]| {
+        let p = root.join(file);
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        for (from, to) in pairs {
+            assert!(text.contains(from), "{file}: {from}");
+            text = text.replace(from, to);
+        }
+        std::fs::write(p, text).unwrap();
+    };
+    edit("tenant.yaml", &[
+        ("    extranet: [acme-extranet]\n", ""),
+        ("minimumLevel: substantial", "minimumLevel: low"),
+        ("methods: [suomifi, oidc:entra@substantial]", "methods: [password]"),
+    ]);
+    let sessions = format!("  lemonldap:\n    sessionsEndpoint: {}\n    clientSecretRef: {{secretName: acme-oidc, key: secret}}\n", lemon.manager_url());
+    edit("integrations.yaml", &[
+        ("ldaps://ldap.acme.internal:636", &slapd.url()),
+        ("  tls: {caSecretRef: {secretName: acme-ldap-ca, key: ca.crt}}\n", ""),
+        ("sync: {interval: 5m, maxConcurrency: 8, requestsPerSecond: 50}", "sync: {interval: 2s, maxConcurrency: 8, requestsPerSecond: 1000}"),
+        ("https://auth.acme.fi", &lemon.api_url()),
+        ("  lemonldap:\n", &sessions),
+        ("[https://extranet.acme.fi/oidc/callback]", &format!("[\"{redirect}\"]")),
+    ]);
+    edit("secrets/credentials.yaml", &[
+        ("cn=accord,ou=services,", "cn=admin,"),
+        ("  password: change-me\n\n---\n# Placeholder credentials.\napiVersion: v1\nkind: Secret\nmetadata:\n  name: acme-idp-admin", &format!("  password: {ADMIN_PW}\n\n---\n# Placeholder credentials.\napiVersion: v1\nkind: Secret\nmetadata:\n  name: acme-idp-admin")),
+    ]);
+    // The loader puts every document into the test's namespace.
+    std::fs::write(
+        root.join("secrets/oidc.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: acme-oidc}\nstringData: {secret: acme-oidc-secret}\n",
+    )
+    .unwrap();
+    c.load(&root);
+}
+
+fn deleting_a_usergrant_ends_its_idp_sessions_before_it_goes(c: &mut Cluster) {
+    use support::lemonldap::Lemon;
+    use support::oidc::Browser;
+    let scratch = Scratch::new("operator-idp");
+    let slapd = Slapd::start(&scratch.0, &["dc=acme,dc=fi"]);
+    let lemon = Lemon::start(&slapd, "dc=acme,dc=fi");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cb = format!("http://127.0.0.1:{port}/cb");
+    load_acme_with_idp(c, &slapd, &lemon, &cb, &scratch.0);
+    let op = Operator::start(c, &scratch.0, "idp");
+    wait_until("Anna in LDAP", 60, || slapd.dns("dc=acme,dc=fi", "(uid=anna-virtanen)").len() == 1, &op);
+    slapd.modify(
+        "dc=acme,dc=fi",
+        &format!("dn: {ANNA}\nchangetype: modify\nreplace: userPassword\nuserPassword: anna-pw-1\n"),
+    );
+    wait_until("the IdP Integration ready", 60, || ready(c, "Integration", "acme-idp"), &op);
+    lemon.wait_for_client("acme-extranet", "acme-oidc-secret");
+    let mut anna = Browser::new(&lemon.portal_url());
+    anna.login("acme-extranet", "acme-oidc-secret", &cb, "anna-virtanen", "anna-pw-1", &[])
+        .unwrap_or_else(|err| panic!("{err}\n{}", anna.last_page));
+    assert_eq!(lemon.sessions_of("anna-virtanen").len(), 1);
+    wait_until(
+        "a finalizer on Anna's grant",
+        30,
+        || has_finalizer(c, "UserGrant", "anna-virtanen"),
+        &op,
+    );
+
+    // Deleting her grant: the resource goes only once her session has been ended.
+    assert_eq!(c.kube("DELETE", "UserGrant", Some("anna-virtanen"), None).0, 200);
+    wait_until("Anna's grant gone", 60, || c.get("UserGrant", "anna-virtanen").is_none(), &op);
+    assert!(lemon.sessions_of("anna-virtanen").is_empty(), "her session was ended before the grant went");
+    assert!(slapd.dns("dc=acme,dc=fi", "(uid=anna-virtanen)").is_empty());
+    // Her cookie stops giving codes once the portal's session cache lets go.
+    wait_until(
+        "her cookie to stop giving codes",
+        40,
+        || !matches!(anna.authorize("acme-extranet", &cb, &[]), support::oidc::Authorize::Code { .. }),
+        &op,
+    );
 }
