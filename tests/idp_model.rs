@@ -428,3 +428,21 @@ fn the_same_values_are_fine_for_a_tenant_without_lemonldap() {
     let c = compile_yaml(&yaml);
     assert!(c.problems.is_empty(), "{:?}", errors(&c));
 }
+
+#[test]
+fn a_long_list_change_is_named_in_part_with_a_count() {
+    let c = compile_yaml(&tenant(POLICY, IDP, ""));
+    let desired = idp(&c).clone();
+    let mut hand = client(&desired).clone();
+    hand.attrs.insert(
+        attr::ALLOWED_PEOPLE.into(),
+        (0..300).map(|i| format!("p{i:03}")).collect(),
+    );
+    let observed = ObservedState::from_objects([hand]);
+    let plan = diff(desired, &observed, Baseline::Live, 0);
+    let text = accord::engine::Plan::new(vec![], vec![plan], vec![], vec![]).render_text(false);
+    let line = text.lines().find(|l| l.contains("allowedPeople:")).unwrap();
+    // Indented under its target and op; what matters is what it names.
+    assert!(line.trim_start().starts_with("allowedPeople: +anna +liisa -p000 -p001 "), "{line}");
+    assert!(line.ends_with("-p097 … and 202 more"), "{line}");
+}

@@ -349,6 +349,9 @@ impl Plan {
     }
 }
 
+/// At most this many values of a set's change are named in the text plan.
+const MAX_SHOWN_VALUES: usize = 100;
+
 fn render_op(s: &mut String, op: &Op, detail: bool, indent: &str) {
     match op {
         Op::Create { object } => {
@@ -406,22 +409,31 @@ fn render_op(s: &mut String, op: &Op, detail: bool, indent: &str) {
             }
             for c in changes {
                 if !c.sensitive && (c.actual.len() > 1 || c.desired.len() > 1) {
-                    // Sets: name what comes and goes, not both whole lists.
+                    // Sets: name what comes and goes, not both whole lists; a very long
+                    // one (an IdP's 10,000 allowed people) is cut, with a count.
+                    let desired: std::collections::HashSet<&String> = c.desired.iter().collect();
+                    let actual: std::collections::HashSet<&String> = c.actual.iter().collect();
                     let added = c
                         .desired
                         .iter()
-                        .filter(|v| !c.actual.contains(v))
+                        .filter(|v| !actual.contains(v))
                         .map(|v| format!("+{v}"));
                     let removed = c
                         .actual
                         .iter()
-                        .filter(|v| !c.desired.contains(v))
+                        .filter(|v| !desired.contains(v))
                         .map(|v| format!("-{v}"));
+                    let all: Vec<String> = added.chain(removed).collect();
+                    let more = match all.len().saturating_sub(MAX_SHOWN_VALUES) {
+                        0 => String::new(),
+                        n => format!(" … and {n} more"),
+                    };
+                    let shown_part = all[..all.len().min(MAX_SHOWN_VALUES)].join(" ");
                     let _ = writeln!(
                         s,
-                        "{indent}    {}: {}",
+                        "{indent}    {}: {}{more}",
                         c.attr,
-                        shown(&added.chain(removed).collect::<Vec<_>>().join(" "))
+                        shown(&shown_part)
                     );
                 } else {
                     let _ = writeln!(
