@@ -6,14 +6,21 @@
 //!     ACCORD_BENCH_TENANTS=10 ACCORD_BENCH_GRANTS=10000 cargo bench --bench plan
 //!
 //! The estate is written once under target/bench-estate-* and reused.
+//!
+//! It then parses the same documents with three readers side by side, each on every core:
+//! serde_yaml 0.9 (archived upstream; what accord used before), serde-saphyr alone, and
+//! accord's reader (a fast path for the manifest subset, serde-saphyr for the rest).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use accord::api::{Integration, OrgUnit, Tenant, UserGrant};
 use accord::engine::{compile, make_plan};
 use accord::manifests::load_paths;
+use accord::manifests::yaml::{self, Document};
+use serde::de::DeserializeOwned;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -176,4 +183,98 @@ fn main() {
         counter.0 / 1_000_000,
         peak_rss_mib()
     );
+    drop(plan);
+    compare_parsers(&dir);
+}
+
+/// The documents of every file, split as accord splits them.
+fn documents(dir: &Path) -> Vec<Vec<Document>> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml") {
+                files.push(p);
+            }
+        }
+    }
+    accord::par::map_ordered(&files, |f| {
+        yaml::split_documents(&std::fs::read_to_string(f).unwrap())
+    })
+}
+
+/// Parses every document into its typed resource with `parse`, on every core; returns the
+/// time and how many parsed.
+fn parse_all(
+    files: &[Vec<Document>],
+    parse: &(dyn Fn(&Document, &str) -> bool + Sync),
+) -> (std::time::Duration, usize) {
+    let start = Instant::now();
+    let ok: usize = accord::par::map_ordered(files, |docs| {
+        docs.iter()
+            .filter(|d| {
+                let kind = d
+                    .text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("kind: "))
+                    .unwrap_or("");
+                parse(d, kind.trim())
+            })
+            .count()
+    })
+    .into_iter()
+    .sum();
+    (start.elapsed(), ok)
+}
+
+/// Calls `$p::<Resource>($arg)` for the resource `$kind` names.
+macro_rules! by_kind {
+    ($kind:expr, $p:ident($arg:expr)) => {
+        match $kind {
+            "Tenant" => $p::<Tenant>($arg),
+            "OrgUnit" => $p::<OrgUnit>($arg),
+            "UserGrant" => $p::<UserGrant>($arg),
+            "Integration" => $p::<Integration>($arg),
+            _ => false,
+        }
+    };
+}
+
+fn compare_parsers(dir: &Path) {
+    let files = documents(dir);
+    let n: usize = files.iter().map(Vec::len).sum();
+    let bytes: usize = files.iter().flatten().map(|d| d.text.len()).sum();
+    println!(
+        "YAML readers side by side over the same {n} documents ({} MB), each on every core:",
+        bytes / 1_000_000
+    );
+    let serde_yaml = |d: &Document, kind: &str| {
+        fn p<T: DeserializeOwned>(t: &str) -> bool {
+            serde_yaml::from_str::<T>(t).is_ok()
+        }
+        by_kind!(kind, p(&d.text))
+    };
+    let saphyr = |d: &Document, kind: &str| {
+        fn p<T: DeserializeOwned>(t: &str) -> bool {
+            serde_saphyr::from_str::<T>(t).is_ok()
+        }
+        by_kind!(kind, p(&d.text))
+    };
+    let accords = |d: &Document, kind: &str| {
+        fn p<T: DeserializeOwned>(d: &Document) -> bool {
+            yaml::typed::<T>(d, &mut |_| {}).is_ok()
+        }
+        by_kind!(kind, p(d))
+    };
+    for (name, parse) in [
+        ("serde_yaml 0.9       ", &serde_yaml as &(dyn Fn(&Document, &str) -> bool + Sync)),
+        ("serde-saphyr 2       ", &saphyr),
+        ("accord (fast+saphyr) ", &accords),
+    ] {
+        let (t, ok) = parse_all(&files, parse);
+        println!("  {name} {t:>9.2?}  {ok} of {n} parsed");
+    }
 }

@@ -433,14 +433,17 @@ pub struct SyncSettings {
     /// `policy.management`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management: Option<ManagementMode>,
-    /// At most this many requests to the system at once.
-    #[serde(default = "default_concurrency")]
+    /// At most this many requests to the system at once. Absent: what suits the kind
+    /// (each connector's `LIMITS`): 8 for ldap, 4 for scim, webhook and the IdPs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 256))]
-    pub max_concurrency: u32,
-    /// At most this many requests per second to the system.
-    #[serde(default = "default_rps")]
+    pub max_concurrency: Option<u32>,
+    /// At most this many requests per second to the system. Absent: what suits the kind:
+    /// 5000 for ldap (a directory on the customer's own network), 25 for scim and webhook
+    /// (an extranet's API), 10 for the IdPs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100000))]
-    pub requests_per_second: u32,
+    pub requests_per_second: Option<u32>,
 }
 
 impl Default for SyncSettings {
@@ -448,19 +451,34 @@ impl Default for SyncSettings {
         Self {
             interval: default_interval(),
             management: None,
-            max_concurrency: default_concurrency(),
-            requests_per_second: default_rps(),
+            max_concurrency: None,
+            requests_per_second: None,
+        }
+    }
+}
+
+/// How hard accord drives one system: the Integration's `spec.sync`, or its kind's defaults
+/// (a directory on the customer's network takes far more than an extranet's API).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncLimits {
+    pub max_concurrency: u32,
+    pub requests_per_second: u32,
+}
+
+impl SyncSettings {
+    /// What `spec.sync` says, else the connector kind's `defaults`.
+    pub fn limits(&self, d: SyncLimits) -> SyncLimits {
+        SyncLimits {
+            max_concurrency: self.max_concurrency.unwrap_or(d.max_concurrency).max(1),
+            requests_per_second: self
+                .requests_per_second
+                .unwrap_or(d.requests_per_second)
+                .max(1),
         }
     }
 }
 fn default_interval() -> String {
     "5m".into()
-}
-fn default_concurrency() -> u32 {
-    8
-}
-fn default_rps() -> u32 {
-    50
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::connectors::{ApplyOptions, ApplyReport, find_integration};
+use crate::connectors::{ApplyOptions, ApplyReport, find_integration, with_progress};
 use crate::engine::decide::{Action, action};
 use crate::engine::plan::TargetPlan;
 use crate::validate::redact::shown;
@@ -62,7 +62,17 @@ pub fn run(args: ApplyArgs) -> i32 {
                     continue;
                 };
                 match registry.connect(integration, &snapshot) {
-                    Ok(c) => runtime.block_on(c.apply(tp, actual, ApplyOptions { full_state })),
+                    Ok(c) => {
+                        let line = super::progress::Line::new(&name.to_string(), tp.ops.len());
+                        let tick = {
+                            let line = line.clone();
+                            std::sync::Arc::new(move || line.tick())
+                        };
+                        let apply = c.apply(tp, actual, ApplyOptions { full_state });
+                        let report = runtime.block_on(with_progress(tick, apply));
+                        line.finish();
+                        report
+                    }
                     Err(e) => {
                         let mut r = ApplyReport::new(name);
                         r.abort(e.to_string(), tp.ops.len());

@@ -5,6 +5,7 @@ pub mod attest;
 pub mod crds;
 pub mod import;
 pub mod plan;
+pub mod progress;
 
 use std::path::PathBuf;
 

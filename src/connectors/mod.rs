@@ -230,6 +230,20 @@ impl Pacer {
     }
 }
 
+tokio::task_local! {
+    /// Told of each operation an apply finishes, when whoever runs the apply wants to show
+    /// progress (`with_progress`). A task-local, so that no connector has to pass it along.
+    static PROGRESS: std::sync::Arc<dyn Fn() + Send + Sync>;
+}
+
+/// Runs `apply` (a connector's `apply`) calling `tick` as each operation finishes.
+pub async fn with_progress<F: std::future::Future>(
+    tick: std::sync::Arc<dyn Fn() + Send + Sync>,
+    apply: F,
+) -> F::Output {
+    PROGRESS.scope(tick, apply).await
+}
+
 /// Runs a plan's operations in waves of independent operations (same phase, kind and depth),
 /// at most `concurrency` at a time. A lost connection stops the run: what is left would fail
 /// the same way, and a rerun picks it up.
@@ -261,7 +275,11 @@ pub async fn run_waves<F, Fut>(
             futures::stream::iter((i..end).map(|n| {
                 let fut = apply_op(n);
                 let key = plan.ops[n].key();
-                async move { (key, fut.await) }
+                async move {
+                    let result = fut.await;
+                    let _ = PROGRESS.try_with(|tick| tick());
+                    (key, result)
+                }
             }))
             .buffer_unordered(concurrency.max(1))
             .collect()
@@ -383,3 +401,66 @@ pub fn find_integration<'a>(snapshot: &'a Snapshot, r: &ObjectRef) -> Option<&'a
     })
 }
 
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::api::ManagementMode;
+    use crate::engine::plan::Baseline;
+    use crate::engine::state::{Object, ObjectKind, TargetRole};
+    use crate::engine::{Kind, ObjectRef};
+
+    fn plan_of(people: usize) -> TargetPlan {
+        let ops = (0..people)
+            .map(|i| Op::Create {
+                object: Object::new(ObjectKind::Person, format!("p{i}")),
+            })
+            .collect();
+        TargetPlan {
+            integration: ObjectRef::new(Kind::Integration, "ns", "dir"),
+            tenant: "t".into(),
+            kind: IntegrationKind::Ldap,
+            role: TargetRole::Directory,
+            management: ManagementMode::Enforce,
+            baseline: Baseline::Live,
+            ops,
+            held: vec![],
+            held_reason: None,
+            held_unread: vec![],
+            unread: vec![],
+            gaps: vec![],
+            unchanged: 0,
+            frozen: 0,
+            person_deletions: 0,
+            released_by_confirmation: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn progress_is_told_of_every_operation_done_or_failed() {
+        let plan = plan_of(25);
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let counted = ticks.clone();
+        let tick = Arc::new(move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+        });
+        let mut report = ApplyReport::new(&plan.integration);
+        let run = run_waves(&plan, 4, &mut report, |n| async move {
+            if n == 3 {
+                Err(TargetError::rejected("refused"))
+            } else {
+                Ok(1)
+            }
+        });
+        with_progress(tick, run).await;
+        assert_eq!(ticks.load(Ordering::Relaxed), 25);
+        assert_eq!((report.succeeded, report.failed.len()), (24, 1));
+        // Without a progress line nothing is told, and nothing fails.
+        let mut quiet = ApplyReport::new(&plan.integration);
+        run_waves(&plan, 4, &mut quiet, |_| async { Ok(1) }).await;
+        assert_eq!(quiet.succeeded, 25);
+    }
+}

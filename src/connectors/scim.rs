@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
+use crate::api::SyncLimits;
 use crate::api::Integration;
 use crate::engine::Snapshot;
 use crate::engine::build::extranet::{ENTERPRISE, scim_external_id};
@@ -37,6 +38,12 @@ const CONTENT_TYPE: &str = "application/scim+json";
 /// Multi-valued attributes accord sends as `[{"value": …}]`.
 const VALUE_LISTS: &[&str] = &["roles", "entitlements"];
 
+/// `spec.sync` when it says nothing. An extranet's SCIM API is shared with its users; a first load of thousands waits rather than crowd them out.
+pub const LIMITS: SyncLimits = SyncLimits {
+    max_concurrency: 4,
+    requests_per_second: 25,
+};
+
 /// What the server says it supports (ServiceProviderConfig).
 #[derive(Clone, Copy, Debug)]
 struct Features {
@@ -57,6 +64,7 @@ pub struct ScimTarget {
 impl ScimTarget {
     pub fn new(integration: &Integration, snapshot: &Snapshot) -> Result<Self, TargetError> {
         let spec = &integration.spec;
+        let limits = spec.sync.limits(LIMITS);
         let ns = super::namespace_of(integration);
         let endpoint = super::endpoint_of(integration)?;
         let auth = match &spec.credentials_ref {
@@ -80,13 +88,13 @@ impl ScimTarget {
                 endpoint,
                 spec.tls.as_ref(),
                 auth,
-                spec.sync.requests_per_second,
+                limits.requests_per_second,
                 snapshot,
                 ns,
             )?,
             tenant: spec.tenant.clone(),
             adopt: spec.scim.as_ref().is_some_and(|s| s.adopt),
-            max_concurrency: spec.sync.max_concurrency.max(1) as usize,
+            max_concurrency: limits.max_concurrency as usize,
             features: tokio::sync::OnceCell::new(),
         })
     }

@@ -8,6 +8,7 @@ use reqwest::{Method, StatusCode};
 use ring::hmac;
 use serde_json::{Map, Value, json};
 
+use crate::api::SyncLimits;
 use crate::api::Integration;
 use crate::engine::Snapshot;
 use crate::engine::plan::{Op, TargetPlan, apply_in_memory};
@@ -28,6 +29,12 @@ use crate::validate::parse_duration;
 use crate::validate::redact::Quoted;
 
 use super::{ApplyOptions, Connector, ConnectorKind};
+
+/// `spec.sync` when it says nothing. A receiver run by the extranet, shared with its users.
+pub const LIMITS: SyncLimits = SyncLimits {
+    max_concurrency: 4,
+    requests_per_second: 25,
+};
 
 /// Fields that are always lists in a person document.
 pub const LIST_FIELDS: &[&str] = &["features", "scopes", "roles"];
@@ -103,6 +110,7 @@ fn object(doc: &Value) -> Option<Object> {
 impl WebhookTarget {
     pub fn new(integration: &Integration, snapshot: &Snapshot) -> Result<Self, TargetError> {
         let spec = &integration.spec;
+        let limits = spec.sync.limits(LIMITS);
         let ns = super::namespace_of(integration);
         let endpoint = super::endpoint_of(integration)?;
         let r = spec.credentials_ref.as_ref().ok_or_else(|| {
@@ -122,13 +130,13 @@ impl WebhookTarget {
                 endpoint,
                 spec.tls.as_ref(),
                 Auth::None,
-                spec.sync.requests_per_second,
+                limits.requests_per_second,
                 snapshot,
                 ns,
             )?,
             key: hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
             tenant: spec.tenant.clone(),
-            max_concurrency: spec.sync.max_concurrency.max(1) as usize,
+            max_concurrency: limits.max_concurrency as usize,
         })
     }
 

@@ -11,6 +11,7 @@ mod tls;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use futures::future::BoxFuture;
 
+use crate::api::SyncLimits;
 use crate::api::IntegrationKind;
 use crate::engine::build::directory::{build_directory, check_attribute_source};
 use crate::engine::build::{ResolvedGrant, TenantContext};
@@ -61,6 +62,12 @@ const PERSON_CLASSES: &[&str] = &["inetOrgPerson", "organizationalPerson", "pers
 const UNIT_CLASSES: &[&str] = &["organizationalUnit", "top"];
 const GROUP_CLASSES: &[&str] = &["groupOfNames", "top"];
 
+/// `spec.sync` when it says nothing. A directory on the customer's own network takes many writes at once.
+pub const LIMITS: SyncLimits = SyncLimits {
+    max_concurrency: 8,
+    requests_per_second: 5000,
+};
+
 /// Where things live in the directory.
 #[derive(Clone, Debug)]
 struct Layout {
@@ -89,6 +96,7 @@ pub struct LdapTarget {
 impl LdapTarget {
     pub fn new(integration: &Integration, snapshot: &Snapshot) -> Result<Self, TargetError> {
         let spec = &integration.spec;
+        let limits = spec.sync.limits(LIMITS);
         let settings: &LdapSettings = spec
             .ldap
             .as_ref()
@@ -163,8 +171,8 @@ impl LdapTarget {
             managed,
             classes,
             adopt: settings.adopt,
-            pacer: Pacer::new(spec.sync.requests_per_second),
-            max_concurrency: spec.sync.max_concurrency.max(1) as usize,
+            pacer: Pacer::new(limits.requests_per_second),
+            max_concurrency: limits.max_concurrency as usize,
         })
     }
 

@@ -11,6 +11,7 @@ pub mod rp;
 
 pub use kind::{LEMONLDAP, LemonldapKind};
 
+use crate::api::SyncLimits;
 use crate::api::{Integration, LdapSettings};
 use crate::connectors::http::{Auth, Http};
 use crate::connectors::ldap::dn::Dn;
@@ -20,6 +21,13 @@ use crate::engine::build::idp::default_client_id;
 
 use client::LemonldapTarget;
 use rp::RpSetup;
+
+/// `spec.sync` when it says nothing: one relying party per tenant and a session call per
+/// leaver; the Manager API is an administrator's tool, not a bulk endpoint.
+pub const LIMITS: SyncLimits = SyncLimits {
+    max_concurrency: 4,
+    requests_per_second: 10,
+};
 
 impl ConnectorKind for LemonldapKind {
     fn connect(
@@ -49,12 +57,13 @@ pub fn connect(i: &Integration, snapshot: &Snapshot) -> Result<LemonldapTarget, 
             Auth::Basic(key("username")?.to_string(), key("password")?.to_string())
         }
     };
+    let limits = spec.sync.limits(LIMITS);
     let http = |base: &str| {
         Http::new(
             base,
             spec.tls.as_ref(),
             auth.clone(),
-            spec.sync.requests_per_second,
+            limits.requests_per_second,
             snapshot,
             ns,
         )
@@ -101,7 +110,7 @@ pub fn connect(i: &Integration, snapshot: &Snapshot) -> Result<LemonldapTarget, 
             .clone()
             .unwrap_or_else(|| default_client_id(&spec.tenant)),
         base_dn,
-        max_concurrency: spec.sync.max_concurrency.max(1) as usize,
+        max_concurrency: limits.max_concurrency as usize,
     })
 }
 
