@@ -282,6 +282,35 @@ pub struct IdpSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(r"^(http|https)://[^\s]+$"))]
     pub sessions_endpoint: Option<String>,
+    /// Keycloak only: the realm the tenant's client lives in (its own realm, or the realm
+    /// shared by the tenants in `mode: organization`). The realm must exist: accord never
+    /// creates or deletes realms. Default: the tenant's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub realm: Option<String>,
+    /// Keycloak only: `realm` (the realm is the tenant's own) or `organization` (the realm is
+    /// shared, and the tenant is an Organization in it). Default `realm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<KeycloakMode>,
+    /// Keycloak only: the realm of the admin client named by `credentialsRef`
+    /// (`clientId`/`clientSecret`, a service account with realm-management rights).
+    /// Default `master`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub admin_realm: Option<String>,
+}
+
+/// How a tenant sits in Keycloak.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum KeycloakMode {
+    /// The realm is the tenant's own.
+    #[default]
+    Realm,
+    /// The realm is shared by several tenants; the tenant is an Organization in it.
+    Organization,
 }
 
 /// The ID token signing algorithm.

@@ -5,7 +5,7 @@
 //! decides what; a connector only does it.
 
 pub mod http;
-pub mod idp;
+pub mod keycloak;
 pub mod ldap;
 pub mod lemonldap;
 pub mod scim;
@@ -124,7 +124,7 @@ impl Registry {
             .with(&scim::SCIM)
             .with(&webhook::WEBHOOK)
             .with(&lemonldap::LEMONLDAP)
-            .with(&idp::KEYCLOAK)
+            .with(&keycloak::KEYCLOAK)
     }
 
     pub fn empty() -> Self {
