@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod kube;
 pub mod lemonldap;
 pub mod oidc;
+pub mod replay;
 pub mod scim;
 pub mod slapd;
 pub mod webhook;

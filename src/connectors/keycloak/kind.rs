@@ -62,8 +62,9 @@ pub fn model(ctx: &TenantContext, grants: &[ResolvedGrant], i: &Integration) -> 
 }
 
 /// The client object Keycloak should hold: the model's client, with the login methods it
-/// serves through identity providers and Keycloak's own extras.
-pub fn client(m: &IdpModel) -> Object {
+/// serves through identity providers and Keycloak's own extras: a client role for each
+/// extranet feature the tenant declares.
+pub fn client(m: &IdpModel, features: &[String]) -> Object {
     let mut o = idp::client_object(m);
     o.attrs.remove(attr::LOGIN_METHODS);
     o.set_many(
@@ -74,10 +75,7 @@ pub fn client(m: &IdpModel) -> Object {
             .filter(|m| idp_alias(m).is_some())
             .map(ToString::to_string),
     )
-    .set_many(
-        kattr::CLIENT_ROLES,
-        m.people.iter().flat_map(|p| p.features.iter().cloned()),
-    )
+    .set_many(kattr::CLIENT_ROLES, features.iter().cloned())
     .set_many(kattr::FLOWS, ["standard"])
     .set(kattr::ENABLED, "true")
     .set(kattr::OWNER, OWNER_VALUE);
@@ -174,7 +172,7 @@ impl TargetKind for KeycloakKind {
     }
 
     fn build(&self, ctx: &TenantContext, grants: &[ResolvedGrant], i: &Integration) -> Vec<Object> {
-        vec![client(&model(ctx, grants, i))]
+        vec![client(&model(ctx, grants, i), &ctx.spec.features)]
     }
 
     fn cannot_express(&self, ctx: &TenantContext, _: &Integration) -> Vec<Gap> {
