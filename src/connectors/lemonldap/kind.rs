@@ -82,6 +82,15 @@ impl TargetKind for LemonldapKind {
                 out.push((format!("spec.lemonldap.redirectUris[{n}]"), e.0));
             }
         }
+        for (field, set) in [
+            ("realm", s.realm.is_some()),
+            ("mode", s.mode.is_some()),
+            ("adminRealm", s.admin_realm.is_some()),
+        ] {
+            if set {
+                out.push((format!("spec.lemonldap.{field}"), "is a keycloak setting".into()));
+            }
+        }
         if i.spec.keycloak.is_some() {
             out.push((
                 "spec.keycloak".into(),
