@@ -48,6 +48,7 @@ spec:
     redirectUris: [https://extranet.acme.fi/oidc/callback]
     clientSecretRef: {secretName: acme-oidc, key: secret}
     signingAlgorithm: RS256
+  sync: {maxConcurrency: 1}
 "#;
 
 const SECRETS: &str = r#"apiVersion: v1
@@ -72,6 +73,14 @@ impl Tree {
             .filter(|d| !d.contains("name: acme-idp"))
             .collect();
         std::fs::write(dir.join("integrations.yaml"), kept.join("\n---\n")).unwrap();
+        // Three active people and a suspended one.
+        let keep = ["anna-virtanen", "liisa-korhonen", "matti-nieminen", "antti-rantanen"];
+        for e in std::fs::read_dir(dir.join("grants")).unwrap() {
+            let p = e.unwrap().path();
+            if !keep.iter().any(|k| p.file_stem().unwrap() == *k) {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
         let t = Tree { _scratch: scratch, dir };
         t.write("keycloak.yaml", &IDP.replace("URL", url));
         t.write("secrets/keycloak.yaml", SECRETS);
@@ -154,12 +163,17 @@ fn create_observe_update_delete_send_exactly_the_recorded_requests_and_drift_set
     let (p, observed) = plan(&snap);
     r.assert_sent_exactly(&load("observe-empty.json"));
     let tp = target(&p);
-    assert_eq!(tp.ops.len(), 1, "{:?}", tp.ops);
-    assert!(matches!(tp.ops[0], Op::Create { .. }));
+    let created: Vec<String> = tp.ops.iter().map(|o| format!("{}", o.key())).collect();
+    assert_eq!(
+        created,
+        ["person anna-virtanen", "person liisa-korhonen", "person matti-nieminen", "client acme-extranet"],
+        "the active people (not the suspended antti-rantanen) and the client"
+    );
+    assert!(tp.ops.iter().all(|o| matches!(o, Op::Create { .. })));
     r.serve(load("create.json"));
     let report = apply(&snap, tp, &observed_ok(&observed));
     assert!(report.ok(), "{report:?}");
-    assert_eq!(report.writes, 8, "the client and 7 roles");
+    assert_eq!(report.writes, 12, "the client, 7 roles, 3 users, anna's role mappings");
     r.assert_sent_exactly(&load("create.json"));
 
     // Read back with Keycloak's defaults, masked secret and mapper ids: nothing to do.
@@ -168,25 +182,31 @@ fn create_observe_update_delete_send_exactly_the_recorded_requests_and_drift_set
     r.assert_sent_exactly(&load("observe-created.json"));
     let tp = target(&p);
     assert!(tp.ops.is_empty(), "drift on Keycloak's own defaults: {}", serde_json::to_string_pretty(&tp.ops).unwrap());
-    assert_eq!(tp.unchanged, 1);
+    assert_eq!(tp.unchanged, 4, "the client and three users");
     let created = observed_ok(&observed);
 
     // Edited by hand: a redirect URI added, the roles mapper removed — drift naming each.
     r.serve(load("observe-edited.json"));
     let (p, observed) = plan(&snap);
     let tp = target(&p);
-    assert_eq!(tp.ops.len(), 1);
-    let c = changes(&tp.ops[0]);
+    assert_eq!(tp.ops.len(), 2);
+    let anna = changes(&tp.ops[0]);
+    assert_eq!(tp.ops[0].key().id, "anna-virtanen");
+    assert_eq!(anna["roles"], (vec!["occupational-nurse".into(), "unit-admin".into()], vec!["unit-admin".to_string()]));
+    assert_eq!(anna["features"].1, ["documents", "messaging"]);
+    assert_eq!(anna.len(), 2, "{anna:?}");
+    let c = changes(&tp.ops[1]);
     assert_eq!(c.keys().collect::<Vec<_>>(), ["claims", "redirectUris"], "{c:?}");
     assert_eq!(c["redirectUris"].1, ["https://evil.example/cb", "https://extranet.acme.fi/oidc/callback"]);
     assert!(c["claims"].0.contains(&"roles".to_string()) && !c["claims"].1.contains(&"roles".to_string()));
-    // Repaired in Enforce: the client PUT (mappers untouched by it), the mapper re-added.
+    // Repaired in Enforce: the client PUT (mappers untouched by it), the mapper re-added;
+    // anna's user PUT, her role given back.
     r.serve(load("update.json"));
     let report = apply(&snap, tp, &observed_ok(&observed));
     assert!(report.ok(), "{report:?}");
     r.assert_sent_exactly(&load("update.json"));
 
-    // Deleting the Integration removes the client, and only it.
+    // Deleting the Integration removes the client and the users accord made.
     let cleanup = decide::cleanup_plan(idp_ref(), "acme", IntegrationKind::Keycloak, &created);
     r.serve(load("delete.json"));
     let report = apply(&snap, &cleanup, &created);
@@ -198,13 +218,13 @@ fn create_observe_update_delete_send_exactly_the_recorded_requests_and_drift_set
 fn drift_in_observe_mode_is_reported_and_nothing_is_written() {
     let r = Replayer::start();
     let tree = Tree::new(&r.url());
-    tree.edit("keycloak.yaml", "    signingAlgorithm: RS256\n", "    signingAlgorithm: RS256\n  sync: {management: Observe}\n");
+    tree.edit("keycloak.yaml", "  sync: {maxConcurrency: 1}", "  sync: {maxConcurrency: 1, management: Observe}");
     let (snap, problems) = tree.snapshot();
     assert!(problems.is_empty(), "{problems:?}");
     r.serve(load("observe-edited.json"));
     let (p, _) = plan(&snap);
     let tp = target(&p);
-    assert_eq!(changes(&tp.ops[0]).len(), 2);
+    assert_eq!(tp.ops.len(), 2);
     assert!(matches!(decide::action(tp, false), decide::Action::Report));
     assert!(writes(&r).is_empty());
 }
@@ -258,11 +278,12 @@ fn a_hand_made_client_with_the_tenants_client_id_is_shown_and_left_alone() {
     r.serve(load("observe-hand-made.json"));
     let (p, observed) = plan(&snap);
     r.assert_sent_exactly(&load("observe-hand-made.json"));
-    let tp = target(&p);
+    let mut tp = target(&p).clone();
+    tp.ops.retain(|o| o.key().kind == accord::engine::state::ObjectKind::Client);
     let c = changes(&tp.ops[0]);
     assert!(c["managedBy"].1[0].starts_with("not accord"), "{:?}", c["managedBy"]);
     r.serve(load("observe-empty.json")[..1].to_vec());
-    let report = apply(&snap, tp, &observed_ok(&observed));
+    let report = apply(&snap, &tp, &observed_ok(&observed));
     assert!(!report.ok());
     assert!(report.failed[0].1.contains("left alone"), "{report:?}");
     let held = observed_ok(&observed);

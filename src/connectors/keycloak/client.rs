@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use futures::future::BoxFuture;
 use ::keycloak::types::{
     ClientRepresentation, CredentialRepresentation, IdentityProviderRepresentation,
-    ProtocolMapperRepresentation, RoleRepresentation,
+    ProtocolMapperRepresentation, RoleRepresentation, UserRepresentation,
 };
 use ::keycloak::{KeycloakAdmin, KeycloakAdminToken, KeycloakError};
 use reqwest::{Method, Response, StatusCode};
@@ -35,6 +35,9 @@ use super::repr::{self, Extras, Setup};
 /// No answer of Keycloak is read past this (a realm's client list with its mappers is a few
 /// hundred kB).
 pub const MAX_BODY: usize = 16 << 20;
+/// Users and role members are read this many at a time, at most `MAX_PAGES` times.
+pub const PAGE: usize = 500;
+const MAX_PAGES: usize = 1000;
 
 /// How accord logs in to the Admin API: a service account's client credentials.
 pub struct AdminLogin {
@@ -52,6 +55,8 @@ pub struct KeycloakTarget {
     pub(super) client_id: String,
     pub(super) max_concurrency: usize,
     pub(super) admin: OnceCell<(String, KeycloakAdmin<KeycloakAdminToken>)>,
+    /// The tenant's client (its id) and its roles, for users' role mappings.
+    pub(super) client_roles: OnceCell<(String, Vec<RoleRepresentation>)>,
 }
 
 impl KeycloakTarget {
@@ -127,7 +132,7 @@ impl KeycloakTarget {
 
     /// The tenant's clients (by accord's mark) and one holding the wanted client id that is
     /// not accord's, each with what Keycloak holds beside it.
-    async fn observe_clients(&self) -> Result<Vec<Object>, TargetError> {
+    async fn observe_clients(&self) -> Result<(Vec<Object>, Option<(String, Vec<RoleRepresentation>)>), TargetError> {
         let q = format!("{}:{}", repr::OWNER_KEY, self.setup.mark());
         let owned: Vec<ClientRepresentation> = self
             .get("listing accord's clients", &format!("/clients?q={}", enc(&q)))
@@ -148,6 +153,7 @@ impl KeycloakTarget {
         }
         let providers = if found.is_empty() { Vec::new() } else { self.providers().await? };
         let mut out = Vec::new();
+        let mut wanted = None;
         for c in &found {
             let mine = attribute(c, repr::OWNER_KEY) == Some(&self.setup.mark());
             let uuid = c.id.as_deref().unwrap_or_default();
@@ -158,8 +164,57 @@ impl KeycloakTarget {
             };
             let extras = Extras { secret: secret.as_deref(), roles: &roles, providers: &providers };
             out.push(repr::observed(c, &extras, &self.setup));
+            if mine && c.client_id.as_deref() == Some(&self.client_id) {
+                wanted = Some((uuid.to_string(), roles));
+            }
         }
-        Ok(out)
+        Ok((out, wanted))
+    }
+
+    /// Every page of a listing, bounded.
+    async fn paged<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<Vec<T>, TargetError> {
+        let mut out = Vec::new();
+        for page in 0..MAX_PAGES {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let url = format!("{path}{sep}first={}&max={PAGE}", page * PAGE);
+            let got: Vec<T> = self.get(what, &url).await?;
+            let n = got.len();
+            out.extend(got);
+            if n < PAGE {
+                return Ok(out);
+            }
+        }
+        Err(TargetError::unreachable(format!(
+            "{what}: more than {} entries",
+            MAX_PAGES * PAGE
+        )))
+    }
+
+    /// The tenant's users (by accord's mark), each with the roles of `client` it has.
+    async fn observe_users(&self, client: Option<(&str, &[RoleRepresentation])>) -> Result<Vec<Object>, TargetError> {
+        let q = format!("{}:{}", repr::USER_OWNER_KEY, self.setup.mark());
+        let users: Vec<UserRepresentation> = self
+            .paged("listing accord's users", &format!("/users?briefRepresentation=false&q={}", enc(&q)))
+            .await?;
+        let mut features: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        if let Some((uuid, roles)) = client {
+            for role in roles.iter().filter_map(|r| r.name.as_deref()) {
+                let path = format!("/clients/{}/roles/{}/users", enc(uuid), enc(role));
+                let members: Vec<UserRepresentation> =
+                    self.paged("listing a client role's users", &path).await?;
+                for m in members.into_iter().filter_map(|m| m.username) {
+                    features.entry(m).or_default().push(role.to_string());
+                }
+            }
+        }
+        Ok(users
+            .iter()
+            .filter(|u| repr::user_is_ours(u, &self.setup))
+            .map(|u| {
+                let name = u.username.as_deref().unwrap_or_default();
+                repr::observed_user(u, features.remove(name).unwrap_or_default())
+            })
+            .collect())
     }
 
     async fn providers(&self) -> Result<Vec<IdentityProviderRepresentation>, TargetError> {
@@ -391,6 +446,130 @@ impl KeycloakTarget {
         Err(TargetError::rejected(why.join("; ")))
     }
 
+    /// The tenant's client and its roles, as they are now (read once per apply).
+    async fn client_roles(&self) -> Result<&(String, Vec<RoleRepresentation>), TargetError> {
+        self.client_roles
+            .get_or_try_init(|| async {
+                let path = format!("/clients?clientId={}", enc(&self.client_id));
+                let found: Vec<ClientRepresentation> = self.get("looking up the client id", &path).await?;
+                let mine = found.iter().find(|c| {
+                    c.client_id.as_deref() == Some(&self.client_id)
+                        && attribute(c, repr::OWNER_KEY) == Some(&self.setup.mark())
+                });
+                let uuid = mine.and_then(|c| c.id.clone()).ok_or_else(|| {
+                    TargetError::rejected(format!(
+                        "the tenant's client {} is not in realm {} as accord's, so its roles \
+                         (the features) cannot be given",
+                        self.client_id, self.realm
+                    ))
+                })?;
+                let roles = self.roles_of(&uuid).await?;
+                Ok((uuid, roles))
+            })
+            .await
+    }
+
+    /// The client roles for `features`, as Keycloak knows them.
+    async fn roles_for(&self, features: &[String], give: bool) -> Result<(String, Vec<RoleRepresentation>), TargetError> {
+        let (uuid, roles) = self.client_roles().await?;
+        let mut out = Vec::new();
+        for f in features {
+            match roles.iter().find(|r| r.name.as_deref() == Some(f.as_str())) {
+                Some(r) => out.push(RoleRepresentation {
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    ..Default::default()
+                }),
+                // A role that is gone is no one's any more.
+                None if !give => {}
+                None => {
+                    return Err(TargetError::rejected(format!(
+                        "the client has no role {f} (the feature)"
+                    )));
+                }
+            }
+        }
+        Ok((uuid.clone(), out))
+    }
+
+    async fn apply_user(&self, op: &Op, want: Option<&Object>) -> Result<usize, TargetError> {
+        let (_, admin) = self.admin().await?;
+        let realm = self.realm.as_str();
+        let feature_list = |o: &Object| o.attrs.get(repr::FEATURES).cloned().unwrap_or_default();
+        match (op, want) {
+            (Op::Delete { locator, .. }, _) => {
+                // Deleting the user ends their sessions with it.
+                self.http.pacer.wait().await;
+                let r = admin.realm_users_with_user_id_delete(realm, locator.as_deref().unwrap_or_default()).await;
+                self.count();
+                write_result("deleting the user", r, true).map(|()| 1)
+            }
+            (Op::Create { .. }, Some(want)) => {
+                self.http.pacer.wait().await;
+                let r = admin.realm_users_post(realm, repr::user_body(want, &self.setup)).await;
+                self.count();
+                let id = match r {
+                    Ok(resp) => resp.to_id().map(String::from),
+                    Err(KeycloakError::HttpFailure { status: 409, .. }) => {
+                        return Err(TargetError::rejected(format!(
+                            "a user {} (or one with the e-mail address) is already in realm {} \
+                             and is not accord's: left alone",
+                            want.key.id, self.realm
+                        )));
+                    }
+                    Err(e) => return Err(write_error("creating the user", e)),
+                };
+                let id = id.ok_or_else(|| TargetError::rejected("creating the user: Keycloak's answer has no Location"))?;
+                let features = feature_list(want);
+                if features.is_empty() {
+                    return Ok(1);
+                }
+                self.map_roles(&id, &features, true).await.map(|n| n + 1)
+            }
+            (Op::Update { changes, locator, .. }, Some(want)) => {
+                let id = locator.as_deref().unwrap_or_default();
+                let mut writes = 0;
+                if changes.iter().any(|c| c.attr != repr::FEATURES) {
+                    self.http.pacer.wait().await;
+                    let r = admin.realm_users_with_user_id_put(realm, id, repr::user_body(want, &self.setup)).await;
+                    self.count();
+                    write_result("updating the user", r.map(drop), false)?;
+                    writes += 1;
+                }
+                if let Some(c) = changes.iter().find(|c| c.attr == repr::FEATURES) {
+                    let add: Vec<String> = c.desired.iter().filter(|f| !c.actual.contains(f)).cloned().collect();
+                    let remove: Vec<String> = c.actual.iter().filter(|f| !c.desired.contains(f)).cloned().collect();
+                    writes += self.map_roles(id, &add, true).await?;
+                    writes += self.map_roles(id, &remove, false).await?;
+                }
+                Ok(writes)
+            }
+            _ => Err(TargetError::rejected("no desired state for the user")),
+        }
+    }
+
+    /// Gives (or takes) the client roles for `features` to a user.
+    async fn map_roles(&self, user: &str, features: &[String], give: bool) -> Result<usize, TargetError> {
+        if features.is_empty() {
+            return Ok(0);
+        }
+        let (_, admin) = self.admin().await?;
+        let (client, roles) = self.roles_for(features, give).await?;
+        if roles.is_empty() {
+            return Ok(0);
+        }
+        let realm = self.realm.as_str();
+        self.http.pacer.wait().await;
+        let r = if give {
+            admin.realm_users_with_user_id_role_mappings_clients_with_client_id_post(realm, user, &client, roles).await
+        } else {
+            admin.realm_users_with_user_id_role_mappings_clients_with_client_id_delete(realm, user, &client, roles).await
+        };
+        self.count();
+        write_result(if give { "giving client roles" } else { "taking client roles" }, r.map(drop), false)?;
+        Ok(1)
+    }
+
     fn count(&self) {
         self.http
             .requests
@@ -400,7 +579,12 @@ impl KeycloakTarget {
 
 impl Connector for KeycloakTarget {
     fn observe(&self) -> BoxFuture<'_, Result<ObservedState, TargetError>> {
-        Box::pin(async move { Ok(ObservedState::from_objects(self.observe_clients().await?)) })
+        Box::pin(async move {
+            let (mut objects, client) = self.observe_clients().await?;
+            let client = client.as_ref().map(|(uuid, roles)| (uuid.as_str(), roles.as_slice()));
+            objects.extend(self.observe_users(client).await?);
+            Ok(ObservedState::from_objects(objects))
+        })
     }
 
     fn apply<'a>(
@@ -412,26 +596,35 @@ impl Connector for KeycloakTarget {
         Box::pin(async move {
             let mut report = ApplyReport::new(&plan.integration);
             let wanted = apply_in_memory(observed, plan);
-            run_waves(plan, self.max_concurrency, &mut report, |n| {
-                let op = &plan.ops[n];
-                let key = op.key();
-                let wanted = &wanted;
-                async move {
-                    match key.kind {
-                        ObjectKind::Client => {
-                            let want = matches!(op, Op::Create { .. } | Op::Update { .. })
-                                .then(|| wanted.objects.get(key))
-                                .flatten();
-                            self.apply_client(op, want, observed.objects.get(key)).await
+            // The client (and its roles) first: users' role mappings need them. The engine
+            // orders people before clients, as a directory needs.
+            for clients in [true, false] {
+                let mut part = plan.clone();
+                part.ops.retain(|o| (o.key().kind == ObjectKind::Client) == clients);
+                run_waves(&part, self.max_concurrency, &mut report, |n| {
+                    let op = &part.ops[n];
+                    let key = op.key();
+                    let wanted = &wanted;
+                    async move {
+                        let want = matches!(op, Op::Create { .. } | Op::Update { .. })
+                            .then(|| wanted.objects.get(key))
+                            .flatten();
+                        let have = observed.objects.get(key);
+                        match key.kind {
+                            ObjectKind::Client => self.apply_client(op, want, have).await,
+                            ObjectKind::Person => self.apply_user(op, want).await,
+                            _ => Err(TargetError::rejected(format!(
+                                "the keycloak connector holds no {} objects",
+                                key.kind.as_str()
+                            ))),
                         }
-                        _ => Err(TargetError::rejected(format!(
-                            "the keycloak connector holds no {} objects",
-                            key.kind.as_str()
-                        ))),
                     }
+                })
+                .await;
+                if report.aborted.is_some() {
+                    break;
                 }
-            })
-            .await;
+            }
             report.requests = self.http.requests();
             report
         })

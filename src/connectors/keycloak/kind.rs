@@ -2,7 +2,9 @@
 //! the extras Keycloak holds for it (client roles for features, the fixed flows, the owner
 //! mark), which login methods Keycloak serves and how, and what it cannot express.
 
-use crate::api::{IdpSettings, Integration, IntegrationKind, KeycloakMode, SecretKeyRef};
+use crate::api::{
+    IdpSettings, Integration, IntegrationKind, KeycloakMode, SecretKeyRef, UserGrantSpec,
+};
 use crate::engine::build::idp::{
     self, IdpModel, LoginMethod, LoginSupport, attr, build_model, check_client_id,
     check_redirect_uri,
@@ -23,6 +25,9 @@ pub mod kattr {
 }
 
 pub const OWNER_VALUE: &str = "accord";
+
+/// Characters Keycloak's `person-name-prohibited-characters` validator refuses.
+const NAME_REFUSED: &str = "<>&\"$%!#?§;*~/\\|^=[]{}()";
 
 pub struct KeycloakKind;
 pub static KEYCLOAK: KeycloakKind = KeycloakKind;
@@ -171,18 +176,49 @@ impl TargetKind for KeycloakKind {
         }
     }
 
+    /// The client, and a user for each active person (Keycloak holds its users).
     fn build(&self, ctx: &TenantContext, grants: &[ResolvedGrant], i: &Integration) -> Vec<Object> {
-        vec![client(&model(ctx, grants, i), &ctx.spec.features)]
+        let m = model(ctx, grants, i);
+        let mut out = vec![client(&m, &ctx.spec.features)];
+        out.extend(idp::person_objects(&m).into_iter().map(|mut p| {
+            // Keycloak keeps e-mail addresses in lower case.
+            if let Some(e) = p.attrs.get_mut("email") {
+                e.iter_mut().for_each(|v| *v = v.to_lowercase());
+            }
+            p
+        }));
+        out
+    }
+
+    /// Names reach Keycloak's user profile, whose default validator for first and last
+    /// names refuses these characters.
+    fn check_grant(&self, g: &UserGrantSpec) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (field, v) in [
+            ("spec.person.givenName", &g.person.given_name),
+            ("spec.person.familyName", &g.person.family_name),
+        ] {
+            if let Some(c) = v.chars().find(|c| c.is_control() || NAME_REFUSED.contains(*c)) {
+                out.push((
+                    field.to_string(),
+                    format!(
+                        "{} contains {c:?}, which Keycloak's user profile refuses in a name",
+                        crate::validate::redact::Quoted(v)
+                    ),
+                ));
+            }
+        }
+        out
     }
 
     fn cannot_express(&self, ctx: &TenantContext, _: &Integration) -> Vec<Gap> {
         let mut gaps = vec![Gap {
             reason: "AccessRuleRealmWide",
             attr: Some(attr::ALLOWED_PEOPLE),
-            message: "Keycloak lets every enabled user of the realm log in to every client: \
-                      the realm's users (e.g. federated from the tenant's directory) decide who \
-                      may log in, not a rule on the client; accord does not yet hold users in \
-                      Keycloak"
+            message: "Keycloak has no access rule on a client: every enabled user of the realm \
+                      may log in to it. accord holds a user for each of the tenant's active \
+                      people and deletes the others' (ending their sessions), but users it did \
+                      not make (by hand, or from a user federation) can log in too"
                 .into(),
         }];
         gaps.push(Gap {

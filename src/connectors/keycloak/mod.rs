@@ -79,5 +79,6 @@ pub fn connect(i: &Integration, snapshot: &Snapshot) -> Result<KeycloakTarget, T
             .unwrap_or_else(|| default_client_id(&spec.tenant)),
         max_concurrency: spec.sync.max_concurrency.max(1) as usize,
         admin: OnceCell::new(),
+        client_roles: OnceCell::new(),
     })
 }

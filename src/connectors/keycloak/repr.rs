@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use ::keycloak::types::{
     ClientRepresentation, IdentityProviderRepresentation, ProtocolMapperRepresentation,
-    RoleRepresentation,
+    RoleRepresentation, UserRepresentation,
 };
 
 use crate::api::AssuranceLevel;
@@ -85,11 +85,10 @@ pub fn mapper_for(claim: &str, client_id: &str) -> Option<ProtocolMapperRepresen
         "family_name" => ("oidc-usermodel-property-mapper", vec![("user.attribute", "lastName")]),
         "name" => ("oidc-full-name-mapper", vec![]),
         "hsa_id" => ("oidc-usermodel-attribute-mapper", vec![("user.attribute", "hsaId")]),
-        "roles" | "scopes" => (
+        "roles" | "scopes" | "groups" => (
             "oidc-usermodel-attribute-mapper",
             vec![("user.attribute", claim), ("multivalued", "true")],
         ),
-        "groups" => ("oidc-group-membership-mapper", vec![("full.path", "false")]),
         "features" => (
             "oidc-usermodel-client-role-mapper",
             vec![("usermodel.clientRoleMapping.clientId", client_id), ("multivalued", "true")],
@@ -100,9 +99,7 @@ pub fn mapper_for(claim: &str, client_id: &str) -> Option<ProtocolMapperRepresen
     config.extend(extra);
     if mapper != "oidc-full-name-mapper" {
         config.push(("claim.name", claim));
-        if mapper != "oidc-group-membership-mapper" {
-            config.push(("jsonType.label", "String"));
-        }
+        config.push(("jsonType.label", "String"));
     }
     Some(ProtocolMapperRepresentation {
         name: Some(format!("{MAPPER_PREFIX}{claim}")),
@@ -325,4 +322,72 @@ pub fn login_methods(providers: &[IdentityProviderRepresentation]) -> Vec<String
             Some(if served { method.to_string() } else { format!("{alias} ({provider})") })
         })
         .collect()
+}
+
+/// The user attribute that marks a user as accord's, with `<namespace>/<tenant>` (user
+/// profile attribute names take letters, digits, `.`, `_` and `-` only).
+pub const USER_OWNER_KEY: &str = "accord.owned-by";
+
+/// The person object's attributes and the user attributes they are kept in.
+pub const USER_ATTRIBUTES: [(&str, &str); 4] = [
+    ("roles", "roles"),
+    ("groups", "groups"),
+    ("scopes", "scopes"),
+    ("hsa_id", "hsaId"),
+];
+/// The person object's attribute that is the client roles the user has.
+pub const FEATURES: &str = "features";
+
+/// A user as accord wants it (POST and PUT alike: PUT replaces the attributes, so all of
+/// accord's go every time).
+pub fn user_body(o: &Object, setup: &Setup) -> UserRepresentation {
+    let one = |a: &str| o.get(a).map(String::from);
+    let mut attributes: HashMap<String, Vec<String>> = HashMap::new();
+    attributes.insert(USER_OWNER_KEY.into(), vec![setup.mark()]);
+    for (from, to) in USER_ATTRIBUTES {
+        if let Some(v) = o.attrs.get(from) {
+            attributes.insert(to.into(), v.clone());
+        }
+    }
+    UserRepresentation {
+        username: Some(o.key.id.clone()),
+        email: one("email"),
+        email_verified: Some(true),
+        first_name: one("given_name"),
+        last_name: one("family_name"),
+        enabled: Some(true),
+        attributes: Some(attributes),
+        ..Default::default()
+    }
+}
+
+/// Whether a user read back is accord's for this tenant.
+pub fn user_is_ours(u: &UserRepresentation, setup: &Setup) -> bool {
+    u.attributes
+        .as_ref()
+        .and_then(|a| a.get(USER_OWNER_KEY))
+        .is_some_and(|v| v.len() == 1 && v[0] == setup.mark())
+}
+
+/// The person object a user read back stands for; `features`: the client roles the user
+/// has.
+pub fn observed_user(u: &UserRepresentation, features: Vec<String>) -> Object {
+    let id = u.username.clone().unwrap_or_default();
+    let mut o = Object::new(ObjectKind::Person, &id);
+    o.locator = u.id.clone();
+    let empty = HashMap::new();
+    let attrs = u.attributes.as_ref().unwrap_or(&empty);
+    o.set("sub", &id)
+        .set_opt("email", u.email.as_deref())
+        .set_opt("given_name", u.first_name.as_deref())
+        .set_opt("family_name", u.last_name.as_deref())
+        .set_many(FEATURES, features);
+    for (to, from) in USER_ATTRIBUTES {
+        o.set_many(to, attrs.get(from).into_iter().flatten().cloned());
+    }
+    if u.enabled == Some(false) {
+        // Not accord's doing: an active person's user was disabled by hand.
+        o.set("enabled", "false");
+    }
+    o
 }
