@@ -182,8 +182,8 @@ impl TargetKind for KeycloakKind {
         let mut out = vec![client(&m, &ctx.spec.features)];
         out.extend(idp::person_objects(&m).into_iter().map(|mut p| {
             // Keycloak keeps e-mail addresses in lower case.
-            if let Some(e) = p.attrs.get_mut("email") {
-                e.iter_mut().for_each(|v| *v = v.to_lowercase());
+            if let Some(e) = p.get("email").map(str::to_lowercase) {
+                p.set("email", e);
             }
             p
         }));
