@@ -48,7 +48,7 @@ spec:
     redirectUris: [https://extranet.acme.fi/oidc/callback]
     clientSecretRef: {secretName: acme-oidc, key: secret}
     signingAlgorithm: RS256
-  sync: {maxConcurrency: 1}
+  sync: {maxConcurrency: 1, requestsPerSecond: 1000}
 "#;
 
 const SECRETS: &str = r#"apiVersion: v1
@@ -218,7 +218,7 @@ fn create_observe_update_delete_send_exactly_the_recorded_requests_and_drift_set
 fn drift_in_observe_mode_is_reported_and_nothing_is_written() {
     let r = Replayer::start();
     let tree = Tree::new(&r.url());
-    tree.edit("keycloak.yaml", "  sync: {maxConcurrency: 1}", "  sync: {maxConcurrency: 1, management: Observe}");
+    tree.edit("keycloak.yaml", "  sync: {maxConcurrency: 1, requestsPerSecond: 1000}", "  sync: {maxConcurrency: 1, requestsPerSecond: 1000, management: Observe}");
     let (snap, problems) = tree.snapshot();
     assert!(problems.is_empty(), "{problems:?}");
     r.serve(load("observe-edited.json"));

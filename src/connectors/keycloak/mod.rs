@@ -14,7 +14,7 @@ pub use kind::{KEYCLOAK, KeycloakKind};
 
 use tokio::sync::OnceCell;
 
-use crate::api::Integration;
+use crate::api::{Integration, SyncLimits};
 use crate::connectors::http::{Auth, Http};
 use crate::connectors::{Connector, ConnectorKind, TargetError};
 use crate::engine::Snapshot;
@@ -22,6 +22,13 @@ use crate::engine::build::idp::default_client_id;
 
 use client::{AdminLogin, KeycloakTarget};
 use repr::Setup;
+
+/// `spec.sync` when it says nothing: one client per tenant, a few calls per person; the
+/// Admin API is an administrator's tool, not a bulk endpoint.
+pub const LIMITS: SyncLimits = SyncLimits {
+    max_concurrency: 4,
+    requests_per_second: 10,
+};
 
 impl ConnectorKind for KeycloakKind {
     fn connect(
@@ -57,12 +64,13 @@ pub fn connect(i: &Integration, snapshot: &Snapshot) -> Result<KeycloakTarget, T
                 .to_string(),
         ),
     };
+    let limits = spec.sync.limits(LIMITS);
     Ok(KeycloakTarget {
         http: Http::new(
             endpoint,
             spec.tls.as_ref(),
             Auth::None,
-            spec.sync.requests_per_second,
+            limits.requests_per_second,
             snapshot,
             ns,
         )?,
@@ -77,7 +85,7 @@ pub fn connect(i: &Integration, snapshot: &Snapshot) -> Result<KeycloakTarget, T
             .client_id
             .clone()
             .unwrap_or_else(|| default_client_id(&spec.tenant)),
-        max_concurrency: spec.sync.max_concurrency.max(1) as usize,
+        max_concurrency: limits.max_concurrency as usize,
         admin: OnceCell::new(),
         client_roles: OnceCell::new(),
     })
