@@ -430,3 +430,78 @@ fn unexpected_answers_are_clear_target_errors_and_nothing_is_deleted() {
     let report = apply(&snap, target(&p), &observed_ok(&observed));
     assert!(report.failed[0].1.contains("already exists"), "{report:?}");
 }
+
+#[test]
+fn a_suspended_persons_user_is_deleted_and_with_unreadable_input_nothing_is() {
+    let r = Replayer::start();
+    let tree = Tree::new(&r.url());
+    tree.edit("grants/anna-virtanen.yaml", "  validFrom: 2026-01-01\n", "  validFrom: 2026-01-01\n  suspended: true\n");
+    let (snap, problems) = tree.snapshot();
+    assert!(problems.is_empty(), "{problems:?}");
+    r.serve(load("observe-created.json"));
+    let (p, observed) = plan(&snap);
+    let tp = target(&p);
+    let ops: Vec<String> = tp.ops.iter().map(|o| format!("{:?} {}", std::mem::discriminant(o), o.key())).collect();
+    assert_eq!(tp.ops.len(), 1, "{ops:?}");
+    assert!(matches!(&tp.ops[0], Op::Delete { key, .. } if key.id == "anna-virtanen"), "{ops:?}");
+    // Deleting the user ends her Keycloak sessions with it.
+    let script = vec![
+        load("observe-empty.json")[0].clone(),
+        Exchange::from_json(&json!({"method": "DELETE", "path": "/admin/realms/acme/users/9d2b1f0e-8a7c-4e6d-b5a4-3c2b1a0f9e81", "status": 204})),
+    ];
+    r.serve(script.clone());
+    let report = apply(&snap, tp, &observed_ok(&observed));
+    assert!(report.ok(), "{report:?}");
+    r.assert_sent_exactly(&script);
+
+    // A file that cannot be read may hold what would keep her: the deletion is held.
+    tree.write("grants/broken.yaml", "apiVersion: accord.dev/v1alpha1\nkind: UserGrant\nmetadata: {name: x, namespace: customer-acme\n");
+    let (snap, _) = tree.snapshot();
+    r.serve(load("observe-created.json"));
+    let (p, _) = plan(&snap);
+    let tp = target(&p);
+    assert!(tp.ops.iter().all(|o| !matches!(o, Op::Delete { .. })), "{:?}", tp.ops);
+    assert!(tp.unread[0].contains("broken.yaml"), "{:?}", tp.unread);
+    assert!(tp.ops.is_empty() && tp.frozen > 0, "anna's user is left as it is: {:?}", tp.ops);
+    assert!(writes(&r).is_empty());
+}
+
+#[test]
+fn a_name_keycloak_refuses_is_an_error_on_the_usergrant_and_the_user_stays() {
+    let r = Replayer::start();
+    let tree = Tree::new(&r.url());
+    tree.edit("grants/anna-virtanen.yaml", "givenName: Anna", "givenName: \"Anna (Anne)\"");
+    let (snap, _) = tree.snapshot();
+    r.serve(load("observe-created.json"));
+    let (p, _) = plan(&snap);
+    let e = p.errors.iter().find(|e| e.field == "spec.person.givenName").expect("an error on the name");
+    assert_eq!(e.object.as_ref().unwrap().name, "anna-virtanen");
+    assert!(e.reason.contains("Keycloak's user profile refuses"), "{e:?}");
+    let tp = target(&p);
+    assert!(tp.ops.is_empty(), "anna is left as she is: {:?}", tp.ops);
+    assert!(writes(&r).is_empty());
+}
+
+#[test]
+fn a_user_someone_else_made_with_a_persons_username_is_reported_not_taken_over() {
+    let r = Replayer::start();
+    let tree = Tree::new(&r.url());
+    let (snap, _) = tree.snapshot();
+    let mut script = load("observe-created.json");
+    let users = script.iter_mut().find(|e| e.path.ends_with("/users")).unwrap();
+    let support::replay::Response_::Json(list) = &mut users.response else { panic!() };
+    list.as_array_mut().unwrap().retain(|u| u["username"] != "matti-nieminen");
+    r.serve(script);
+    let (p, observed) = plan(&snap);
+    let tp = target(&p);
+    assert_eq!(tp.ops.len(), 1);
+    let mut create = load("create.json");
+    create.retain(|e| e.path.ends_with("/token") || (e.method == "POST" && e.path.ends_with("/users") && e.body.as_ref().unwrap()["username"] == "matti-nieminen"));
+    create[1].status = 409;
+    create[1].headers.clear();
+    create[1].response = support::replay::Response_::Json(json!({"errorMessage": "User exists with same username"}));
+    r.serve(create.clone());
+    let report = apply(&snap, tp, &observed_ok(&observed));
+    assert!(report.failed[0].1.contains("is not accord's: left alone"), "{report:?}");
+    r.assert_sent_exactly(&create);
+}
