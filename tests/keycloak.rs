@@ -328,8 +328,8 @@ fn bad_input_is_an_error_naming_object_and_field_and_the_idp_is_left_as_it_is() 
     refused(&tree, &r, "acme", "spec.policy.login.methods[2]", "Keycloak has no BankID identity provider");
 
     let tree = Tree::new(&r.url());
-    tree.edit("keycloak.yaml", "    realm: acme\n", "    realm: acme\n    mode: organization\n");
-    refused(&tree, &r, "acme-idp", "spec.keycloak.mode", "not served");
+    tree.edit("keycloak.yaml", "    realm: acme\n", "    mode: organization\n");
+    refused(&tree, &r, "acme-idp", "spec.keycloak.realm", "is required with mode: organization");
 
     let tree = Tree::new(&r.url());
     tree.edit("keycloak.yaml", "    realm: acme\n", "    realm: acme/../master\n");
@@ -504,4 +504,59 @@ fn a_user_someone_else_made_with_a_persons_username_is_reported_not_taken_over()
     let report = apply(&snap, tp, &observed_ok(&observed));
     assert!(report.failed[0].1.contains("is not accord's: left alone"), "{report:?}");
     r.assert_sent_exactly(&create);
+}
+
+#[test]
+fn in_a_shared_realm_the_tenant_is_an_organization_with_its_providers_and_people() {
+    let r = Replayer::start();
+    let tree = Tree::new(&r.url());
+    tree.edit("keycloak.yaml", "    realm: acme\n", "    realm: care\n    mode: organization\n");
+    let (snap, problems) = tree.snapshot();
+    assert!(problems.is_empty(), "{problems:?}");
+
+    r.serve(load("org-observe-empty.json"));
+    let (p, observed) = plan(&snap);
+    r.assert_sent_exactly(&load("org-observe-empty.json"));
+    let tp = target(&p);
+    assert_eq!(tp.ops.len(), 4);
+    let gap = tp.gaps.iter().find(|g| g.message.contains("Organization")).expect("the shared-realm gap");
+    assert!(gap.message.contains("extranet must refuse tokens without it"), "{gap:?}");
+    // The client with the organization claim, the Organization linked to the tenant's
+    // providers (not the other tenant's kombit), each person made a member.
+    r.serve(load("org-create.json"));
+    let report = apply(&snap, tp, &observed_ok(&observed));
+    assert!(report.ok(), "{report:?}");
+    r.assert_sent_exactly(&load("org-create.json"));
+
+    r.serve(load("org-observe-created.json"));
+    let (p, observed) = plan(&snap);
+    r.assert_sent_exactly(&load("org-observe-created.json"));
+    let tp = target(&p);
+    assert!(tp.ops.is_empty(), "{}", serde_json::to_string_pretty(&tp.ops).unwrap());
+    let created = observed_ok(&observed);
+
+    // A member removed and a provider unlinked by hand: drift on each.
+    let mut script = load("org-observe-created.json");
+    let Some(support::replay::Response_::Json(members)) = script.get_mut(3).map(|e| &mut e.response) else { panic!() };
+    members.as_array_mut().unwrap().retain(|m| m["username"] != "liisa-korhonen");
+    let Some(support::replay::Response_::Json(linked)) = script.get_mut(2).map(|e| &mut e.response) else { panic!() };
+    linked.as_array_mut().unwrap().retain(|p| p["alias"] != "entra");
+    r.serve(script);
+    let (p, _) = plan(&snap);
+    let tp = target(&p);
+    let drift: BTreeMap<String, Vec<String>> = tp
+        .ops
+        .iter()
+        .map(|o| (o.key().id.clone(), changes(o).into_keys().collect()))
+        .collect();
+    assert_eq!(drift["liisa-korhonen"], ["organization"]);
+    assert_eq!(drift["acme-extranet"], ["loginMethods"]);
+
+    // Deleting the Integration: the client, the Organization (no client of the tenant is
+    // left), the users.
+    let cleanup = decide::cleanup_plan(idp_ref(), "acme", IntegrationKind::Keycloak, &created);
+    r.serve(load("org-delete.json"));
+    let report = apply(&snap, &cleanup, &created);
+    assert!(report.ok(), "{report:?}");
+    r.assert_sent_exactly(&load("org-delete.json"));
 }

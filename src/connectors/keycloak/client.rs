@@ -16,7 +16,8 @@ use std::collections::BTreeSet;
 use futures::future::BoxFuture;
 use ::keycloak::types::{
     ClientRepresentation, CredentialRepresentation, IdentityProviderRepresentation,
-    ProtocolMapperRepresentation, RoleRepresentation, UserRepresentation,
+    MemberRepresentation, OrganizationRepresentation, ProtocolMapperRepresentation,
+    RoleRepresentation, UserRepresentation,
 };
 use ::keycloak::{KeycloakAdmin, KeycloakAdminToken, KeycloakError};
 use reqwest::{Method, Response, StatusCode};
@@ -57,6 +58,17 @@ pub struct KeycloakTarget {
     pub(super) admin: OnceCell<(String, KeycloakAdmin<KeycloakAdminToken>)>,
     /// The tenant's client (its id) and its roles, for users' role mappings.
     pub(super) client_roles: OnceCell<(String, Vec<RoleRepresentation>)>,
+    /// `mode: organization`: the tenant's Organization alias, and its id once known.
+    pub(super) org: Option<String>,
+    pub(super) org_id: OnceCell<String>,
+}
+
+/// The tenant's Organization as observed.
+struct OrgSeen {
+    ours: bool,
+    /// The identity providers linked to it, and its members' usernames (when ours).
+    providers: Vec<IdentityProviderRepresentation>,
+    members: BTreeSet<String>,
 }
 
 impl KeycloakTarget {
@@ -132,7 +144,7 @@ impl KeycloakTarget {
 
     /// The tenant's clients (by accord's mark) and one holding the wanted client id that is
     /// not accord's, each with what Keycloak holds beside it.
-    async fn observe_clients(&self) -> Result<(Vec<Object>, Option<(String, Vec<RoleRepresentation>)>), TargetError> {
+    async fn observe_clients(&self, org: Option<&OrgSeen>) -> Result<(Vec<Object>, Option<(String, Vec<RoleRepresentation>)>), TargetError> {
         let q = format!("{}:{}", repr::OWNER_KEY, self.setup.mark());
         let owned: Vec<ClientRepresentation> = self
             .get("listing accord's clients", &format!("/clients?q={}", enc(&q)))
@@ -151,7 +163,14 @@ impl KeycloakTarget {
                     .filter(|c| c.client_id.as_deref() == Some(&self.client_id)),
             );
         }
-        let providers = if found.is_empty() { Vec::new() } else { self.providers().await? };
+        // The login methods the client's people are offered: in a shared realm, the
+        // providers linked to the tenant's Organization; else the realm's.
+        let providers = match (found.is_empty(), &self.org, org) {
+            (true, _, _) => Vec::new(),
+            (false, None, _) => self.providers().await?,
+            (false, Some(_), Some(o)) => o.providers.clone(),
+            (false, Some(_), None) => Vec::new(),
+        };
         let mut out = Vec::new();
         let mut wanted = None;
         for c in &found {
@@ -163,7 +182,17 @@ impl KeycloakTarget {
                 (None, Vec::new())
             };
             let extras = Extras { secret: secret.as_deref(), roles: &roles, providers: &providers };
-            out.push(repr::observed(c, &extras, &self.setup));
+            let mut o = repr::observed(c, &extras, &self.setup);
+            match (&self.org, org) {
+                (Some(alias), Some(seen)) if seen.ours => {
+                    o.set(kattr::ORGANIZATION, alias);
+                }
+                (Some(alias), Some(_)) => {
+                    o.set(kattr::ORGANIZATION, format!("{alias}, not accord's"));
+                }
+                _ => {}
+            }
+            out.push(o);
             if mine && c.client_id.as_deref() == Some(&self.client_id) {
                 wanted = Some((uuid.to_string(), roles));
             }
@@ -217,6 +246,125 @@ impl KeycloakTarget {
             .collect())
     }
 
+    /// The tenant's Organization, in `mode: organization`.
+    async fn find_org(&self) -> Result<Option<OrganizationRepresentation>, TargetError> {
+        let Some(alias) = &self.org else { return Ok(None) };
+        let path = format!("/organizations?search={}&exact=true", enc(alias));
+        let found: Vec<OrganizationRepresentation> =
+            self.get("looking up the organization", &path).await?;
+        Ok(found.into_iter().find(|o| o.alias.as_deref() == Some(alias.as_str())))
+    }
+
+    async fn observe_org(&self) -> Result<Option<OrgSeen>, TargetError> {
+        let Some(o) = self.find_org().await? else { return Ok(None) };
+        let ours = repr::org_is_ours(&o, &self.setup);
+        let mut seen = OrgSeen { ours, providers: Vec::new(), members: BTreeSet::new() };
+        if ours {
+            let id = enc(o.id.as_deref().unwrap_or_default());
+            seen.providers = self
+                .get("listing the organization's identity providers", &format!("/organizations/{id}/identity-providers"))
+                .await?;
+            let members: Vec<MemberRepresentation> = self
+                .paged("listing the organization's members", &format!("/organizations/{id}/members"))
+                .await?;
+            seen.members = members.into_iter().filter_map(|m| m.username).collect();
+        }
+        Ok(Some(seen))
+    }
+
+    /// The tenant's Organization's id, made if it is not there; one that is not accord's is
+    /// left alone.
+    async fn org_id(&self) -> Result<&String, TargetError> {
+        self.org_id
+            .get_or_try_init(|| async {
+                let alias = self.org.as_deref().unwrap_or_default();
+                if let Some(o) = self.find_org().await? {
+                    if !repr::org_is_ours(&o, &self.setup) {
+                        return Err(TargetError::rejected(format!(
+                            "organization {alias} is in realm {} but not accord's (no {} mark \
+                             for {}): left alone",
+                            self.realm,
+                            repr::USER_OWNER_KEY,
+                            self.setup.mark()
+                        )));
+                    }
+                    return Ok(o.id.unwrap_or_default());
+                }
+                let (_, admin) = self.admin().await?;
+                self.http.pacer.wait().await;
+                let r = admin.realm_organizations_post(&self.realm, repr::org_body(alias, &self.setup)).await;
+                self.count();
+                match r {
+                    Ok(resp) => resp.to_id().map(String::from).ok_or_else(|| {
+                        TargetError::rejected("creating the organization: Keycloak's answer has no Location")
+                    }),
+                    Err(e) => Err(write_error("creating the organization", e)),
+                }
+            })
+            .await
+    }
+
+    /// The Organization there, linked to exactly the providers of the tenant's login
+    /// methods (providers themselves are not accord's to make).
+    async fn sync_org(&self, want: &Object) -> Result<usize, TargetError> {
+        let (_, admin) = self.admin().await?;
+        let id = self.org_id().await?.clone();
+        let wanted: Vec<&String> = want.attrs.get(attr::LOGIN_METHODS).into_iter().flatten().collect();
+        let in_realm = repr::login_methods(&self.providers().await?);
+        let linked: Vec<IdentityProviderRepresentation> = self
+            .get("listing the organization's identity providers", &format!("/organizations/{}/identity-providers", enc(&id)))
+            .await?;
+        let linked_methods = repr::login_methods(&linked);
+        let realm = self.realm.as_str();
+        let mut writes = 0;
+        let mut missing = Vec::new();
+        for m in &wanted {
+            if linked_methods.contains(m) {
+                continue;
+            }
+            let alias = crate::engine::build::idp::LoginMethod::parse(m)
+                .and_then(|m| super::kind::idp_alias(&m))
+                .map(|(a, _)| a);
+            match alias {
+                Some(alias) if in_realm.contains(m) => {
+                    self.http.pacer.wait().await;
+                    let r = admin
+                        .realm_organizations_with_org_id_identity_providers_post(realm, &id, alias)
+                        .await;
+                    self.count();
+                    write_result("linking an identity provider to the organization", r.map(drop), false)?;
+                    writes += 1;
+                }
+                _ => missing.push(m.as_str()),
+            }
+        }
+        for p in &linked {
+            let methods = repr::login_methods(std::slice::from_ref(p));
+            let Some(alias) = p.alias.as_deref() else { continue };
+            if methods.iter().all(|m| wanted.contains(&m)) {
+                continue;
+            }
+            self.http.pacer.wait().await;
+            let r = admin
+                .realm_organizations_with_org_id_identity_providers_with_alias_delete(realm, &id, alias)
+                .await;
+            self.count();
+            write_result("unlinking an identity provider from the organization", r.map(drop), true)?;
+            writes += 1;
+        }
+        if !missing.is_empty() {
+            return Err(TargetError::rejected(format!(
+                "the tenant's spec.policy.login.methods need identity providers that realm {} \
+                 does not have enabled: {} (an oidc:NAME or saml:NAME method is the provider \
+                 with alias NAME; suomifi a SAML provider with alias suomifi) — accord does not \
+                 create them: their endpoints, metadata and secrets are the federation's",
+                self.realm,
+                missing.join(", ")
+            )));
+        }
+        Ok(writes)
+    }
+
     async fn providers(&self) -> Result<Vec<IdentityProviderRepresentation>, TargetError> {
         self.get("listing identity providers", "/identity-provider/instances").await
     }
@@ -239,11 +387,13 @@ impl KeycloakTarget {
         Ok(cred.value)
     }
 
+    /// `last`: no client of the tenant is wanted any more (its Organization may go).
     async fn apply_client(
         &self,
         op: &Op,
         want: Option<&Object>,
         have: Option<&Object>,
+        last: bool,
     ) -> Result<usize, TargetError> {
         if let Some(h) = have.filter(|h| h.get(kattr::OWNER) != Some(OWNER_VALUE)) {
             return Err(TargetError::rejected(format!(
@@ -262,7 +412,21 @@ impl KeycloakTarget {
                 self.http.pacer.wait().await;
                 let r = admin.realm_clients_with_client_uuid_delete(realm, uuid).await;
                 self.count();
-                write_result("deleting the client", r, true).map(|()| 1)
+                write_result("deleting the client", r, true)?;
+                if !last || self.org.is_none() {
+                    return Ok(1);
+                }
+                // No client of the tenant is wanted any more: its Organization goes too.
+                match self.find_org().await? {
+                    Some(o) if repr::org_is_ours(&o, &self.setup) => {
+                        self.http.pacer.wait().await;
+                        let id = o.id.unwrap_or_default();
+                        let r = admin.realm_organizations_with_org_id_delete(realm, &id).await;
+                        self.count();
+                        write_result("deleting the organization", r, true).map(|()| 2)
+                    }
+                    _ => Ok(1),
+                }
             }
             (Op::Create { .. }, Some(want)) => self.create(want).await,
             (Op::Update { changes, locator, .. }, Some(want)) => {
@@ -289,14 +453,18 @@ impl KeycloakTarget {
         })?;
         let mut writes = 1;
         writes += self.sync_roles(&uuid, want).await?;
-        self.check_methods(want).await?;
+        if self.org.is_some() {
+            writes += self.sync_org(want).await?;
+        } else {
+            self.check_methods(want).await?;
+        }
         Ok(writes)
     }
 
     /// Only the parts that changed are written: the client itself (PUT merges what it is
     /// given), its mappers, its roles.
     async fn update(&self, want: &Object, uuid: &str, changed: &BTreeSet<&str>) -> Result<usize, TargetError> {
-        let own_calls = [attr::CLAIMS, kattr::CLIENT_ROLES, attr::LOGIN_METHODS];
+        let own_calls = [attr::CLAIMS, kattr::CLIENT_ROLES, attr::LOGIN_METHODS, kattr::ORGANIZATION];
         let mut writes = 0;
         if changed.iter().any(|a| !own_calls.contains(a)) {
             let (_, admin) = self.admin().await?;
@@ -314,7 +482,9 @@ impl KeycloakTarget {
         if changed.contains(kattr::CLIENT_ROLES) {
             writes += self.sync_roles(uuid, want).await?;
         }
-        if changed.contains(attr::LOGIN_METHODS) {
+        if self.org.is_some() && (changed.contains(attr::LOGIN_METHODS) || changed.contains(kattr::ORGANIZATION)) {
+            writes += self.sync_org(want).await?;
+        } else if changed.contains(attr::LOGIN_METHODS) {
             self.check_methods(want).await?;
         }
         Ok(writes)
@@ -520,16 +690,16 @@ impl KeycloakTarget {
                     Err(e) => return Err(write_error("creating the user", e)),
                 };
                 let id = id.ok_or_else(|| TargetError::rejected("creating the user: Keycloak's answer has no Location"))?;
-                let features = feature_list(want);
-                if features.is_empty() {
-                    return Ok(1);
+                let mut writes = 1 + self.map_roles(&id, &feature_list(want), true).await?;
+                if want.get(kattr::ORGANIZATION).is_some() {
+                    writes += self.add_member(&id).await?;
                 }
-                self.map_roles(&id, &features, true).await.map(|n| n + 1)
+                Ok(writes)
             }
             (Op::Update { changes, locator, .. }, Some(want)) => {
                 let id = locator.as_deref().unwrap_or_default();
                 let mut writes = 0;
-                if changes.iter().any(|c| c.attr != repr::FEATURES) {
+                if changes.iter().any(|c| c.attr != repr::FEATURES && c.attr != kattr::ORGANIZATION) {
                     self.http.pacer.wait().await;
                     let r = admin.realm_users_with_user_id_put(realm, id, repr::user_body(want, &self.setup)).await;
                     self.count();
@@ -542,10 +712,26 @@ impl KeycloakTarget {
                     writes += self.map_roles(id, &add, true).await?;
                     writes += self.map_roles(id, &remove, false).await?;
                 }
+                if changes.iter().any(|c| c.attr == kattr::ORGANIZATION) && want.get(kattr::ORGANIZATION).is_some() {
+                    writes += self.add_member(id).await?;
+                }
                 Ok(writes)
             }
             _ => Err(TargetError::rejected("no desired state for the user")),
         }
+    }
+
+    /// Makes a user a member of the tenant's Organization.
+    async fn add_member(&self, user: &str) -> Result<usize, TargetError> {
+        let (_, admin) = self.admin().await?;
+        let org = self.org_id().await?;
+        self.http.pacer.wait().await;
+        let r = admin
+            .realm_organizations_with_org_id_members_post(&self.realm, org, user.to_string())
+            .await;
+        self.count();
+        write_result("adding the user to the organization", r.map(drop), false)?;
+        Ok(1)
     }
 
     /// Gives (or takes) the client roles for `features` to a user.
@@ -580,9 +766,16 @@ impl KeycloakTarget {
 impl Connector for KeycloakTarget {
     fn observe(&self) -> BoxFuture<'_, Result<ObservedState, TargetError>> {
         Box::pin(async move {
-            let (mut objects, client) = self.observe_clients().await?;
+            let org = self.observe_org().await?;
+            let (mut objects, client) = self.observe_clients(org.as_ref()).await?;
             let client = client.as_ref().map(|(uuid, roles)| (uuid.as_str(), roles.as_slice()));
-            objects.extend(self.observe_users(client).await?);
+            let mut users = self.observe_users(client).await?;
+            if let (Some(alias), Some(org)) = (&self.org, &org) {
+                for u in users.iter_mut().filter(|u| org.members.contains(&u.key.id)) {
+                    u.set(kattr::ORGANIZATION, alias);
+                }
+            }
+            objects.extend(users);
             Ok(ObservedState::from_objects(objects))
         })
     }
@@ -596,6 +789,7 @@ impl Connector for KeycloakTarget {
         Box::pin(async move {
             let mut report = ApplyReport::new(&plan.integration);
             let wanted = apply_in_memory(observed, plan);
+            let last = !wanted.objects.keys().any(|k| k.kind == ObjectKind::Client);
             // The client (and its roles) first: users' role mappings need them. The engine
             // orders people before clients, as a directory needs.
             for clients in [true, false] {
@@ -611,7 +805,7 @@ impl Connector for KeycloakTarget {
                             .flatten();
                         let have = observed.objects.get(key);
                         match key.kind {
-                            ObjectKind::Client => self.apply_client(op, want, have).await,
+                            ObjectKind::Client => self.apply_client(op, want, have, last).await,
                             ObjectKind::Person => self.apply_user(op, want).await,
                             _ => Err(TargetError::rejected(format!(
                                 "the keycloak connector holds no {} objects",

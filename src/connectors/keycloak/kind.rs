@@ -22,6 +22,9 @@ pub mod kattr {
     /// The OAuth flows the client allows (`standard` only).
     pub const FLOWS: &str = "flows";
     pub const ENABLED: &str = "enabled";
+    /// `mode: organization`: the tenant's Organization (its alias), on the client and on
+    /// each person (their membership).
+    pub const ORGANIZATION: &str = "organization";
 }
 
 pub const OWNER_VALUE: &str = "accord";
@@ -35,6 +38,11 @@ pub static KEYCLOAK: KeycloakKind = KeycloakKind;
 /// The Integration's `keycloak` settings (defaults when absent).
 pub fn settings_of(i: &Integration) -> IdpSettings {
     i.spec.keycloak.clone().unwrap_or_default()
+}
+
+/// The tenant's Organization alias, in `mode: organization`.
+pub fn organization_of(i: &Integration) -> Option<String> {
+    (settings_of(i).mode == Some(KeycloakMode::Organization)).then(|| i.spec.tenant.clone())
 }
 
 /// The realm the tenant's client lives in.
@@ -121,12 +129,10 @@ impl TargetKind for KeycloakKind {
                 format!("{} is not a realm name (no '/', '\\', '?', '#', '%', spaces at the ends or control characters)", crate::validate::redact::Quoted(r)),
             ));
         }
-        if s.mode == Some(KeycloakMode::Organization) {
+        if s.mode == Some(KeycloakMode::Organization) && s.realm.is_none() {
             out.push((
-                "spec.keycloak.mode".into(),
-                "organization (a tenant as an Organization in a shared realm) is not served by \
-                 this version of the keycloak connector; use mode: realm, the tenant's own realm"
-                    .into(),
+                "spec.keycloak.realm".into(),
+                "is required with mode: organization (the realm the tenants share)".into(),
             ));
         }
         if s.sessions_endpoint.is_some() {
@@ -179,12 +185,21 @@ impl TargetKind for KeycloakKind {
     /// The client, and a user for each active person (Keycloak holds its users).
     fn build(&self, ctx: &TenantContext, grants: &[ResolvedGrant], i: &Integration) -> Vec<Object> {
         let m = model(ctx, grants, i);
-        let mut out = vec![client(&m, &ctx.spec.features)];
+        let org = organization_of(i);
+        let mut c = client(&m, &ctx.spec.features);
+        if let Some(alias) = &org {
+            // The ID token names the Organization, for the extranet to check (see the gap).
+            let mut claims = c.attrs.get(attr::CLAIMS).cloned().unwrap_or_default();
+            claims.push(kattr::ORGANIZATION.into());
+            c.set_many(attr::CLAIMS, claims).set(kattr::ORGANIZATION, alias);
+        }
+        let mut out = vec![c];
         out.extend(idp::person_objects(&m).into_iter().map(|mut p| {
             // Keycloak keeps e-mail addresses in lower case.
             if let Some(e) = p.get("email").map(str::to_lowercase) {
                 p.set("email", e);
             }
+            p.set_opt(kattr::ORGANIZATION, org.as_deref());
             p
         }));
         out
@@ -211,8 +226,20 @@ impl TargetKind for KeycloakKind {
         out
     }
 
-    fn cannot_express(&self, ctx: &TenantContext, _: &Integration) -> Vec<Gap> {
-        let mut gaps = vec![Gap {
+    fn cannot_express(&self, ctx: &TenantContext, i: &Integration) -> Vec<Gap> {
+        let mut gaps = Vec::new();
+        if organization_of(i).is_some() {
+            gaps.push(Gap {
+                reason: "AccessRuleRealmWide",
+                attr: None,
+                message: "in a shared realm Keycloak lets the people of every Organization in it \
+                          log in to this tenant's client: Keycloak cannot refuse a login by \
+                          Organization membership. The ID token's organization claim names the \
+                          tenant's Organization; the extranet must refuse tokens without it"
+                    .into(),
+            });
+        }
+        gaps.push(Gap {
             reason: "AccessRuleRealmWide",
             attr: Some(attr::ALLOWED_PEOPLE),
             message: "Keycloak has no access rule on a client: every enabled user of the realm \
@@ -220,7 +247,7 @@ impl TargetKind for KeycloakKind {
                       people and deletes the others' (ending their sessions), but users it did \
                       not make (by hand, or from a user federation) can log in too"
                 .into(),
-        }];
+        });
         gaps.push(Gap {
             reason: "AccessRuleRealmWide",
             attr: Some(attr::ACCESS_RULE),

@@ -1,7 +1,10 @@
 //! Keycloak 26: the tenant's OpenID Connect client in its realm through the Admin REST API
 //! (the `keycloak` crate's representations and write calls): protocol mappers for the
 //! claims, client roles for the features, session overrides, `acr.loa.map` and the minimum
-//! `acr`; the realm's identity providers are checked against the tenant's login methods.
+//! `acr`; a user per active person; the realm's identity providers are checked against the
+//! tenant's login methods. In `mode: organization` the tenant is an Organization of a shared
+//! realm: its members are the tenant's users, and the providers of its login methods are
+//! linked to it.
 //!
 //! `kind` is what the engine plans with (pure), `repr` the client's JSON both ways, `client`
 //! the I/O.
@@ -88,5 +91,7 @@ pub fn connect(i: &Integration, snapshot: &Snapshot) -> Result<KeycloakTarget, T
         max_concurrency: limits.max_concurrency as usize,
         admin: OnceCell::new(),
         client_roles: OnceCell::new(),
+        org: kind::organization_of(i),
+        org_id: OnceCell::new(),
     })
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use ::keycloak::types::{
     ClientRepresentation, IdentityProviderRepresentation, ProtocolMapperRepresentation,
-    RoleRepresentation, UserRepresentation,
+    OrganizationRepresentation, RoleRepresentation, UserRepresentation,
 };
 
 use crate::api::AssuranceLevel;
@@ -88,6 +88,10 @@ pub fn mapper_for(claim: &str, client_id: &str) -> Option<ProtocolMapperRepresen
         "roles" | "scopes" | "groups" => (
             "oidc-usermodel-attribute-mapper",
             vec![("user.attribute", claim), ("multivalued", "true")],
+        ),
+        "organization" => (
+            "oidc-organization-membership-mapper",
+            vec![("multivalued", "true")],
         ),
         "features" => (
             "oidc-usermodel-client-role-mapper",
@@ -390,4 +394,23 @@ pub fn observed_user(u: &UserRepresentation, features: Vec<String>) -> Object {
         o.set("enabled", "false");
     }
     o
+}
+
+/// The tenant's Organization in a shared realm, marked as accord's like its users.
+pub fn org_body(alias: &str, setup: &Setup) -> OrganizationRepresentation {
+    OrganizationRepresentation {
+        name: Some(alias.into()),
+        alias: Some(alias.into()),
+        enabled: Some(true),
+        description: Some(format!("managed by accord: {}", setup.mark())),
+        attributes: Some(HashMap::from([(USER_OWNER_KEY.to_string(), vec![setup.mark()])])),
+        ..Default::default()
+    }
+}
+
+pub fn org_is_ours(o: &OrganizationRepresentation, setup: &Setup) -> bool {
+    o.attributes
+        .as_ref()
+        .and_then(|a| a.get(USER_OWNER_KEY))
+        .is_some_and(|v| v.len() == 1 && v[0] == setup.mark())
 }
