@@ -560,3 +560,28 @@ fn in_a_shared_realm_the_tenant_is_an_organization_with_its_providers_and_people
     assert!(report.ok(), "{report:?}");
     r.assert_sent_exactly(&load("org-delete.json"));
 }
+
+#[test]
+fn an_admin_token_that_runs_out_is_fetched_again() {
+    let r = Replayer::start();
+    let tree = Tree::new(&r.url());
+    let (snap, _) = tree.snapshot();
+    // A token that has run out at once: every request logs in again first.
+    let script = load("observe-created.json");
+    let mut token = script[0].clone();
+    let support::replay::Response_::Json(t) = &mut token.response else { panic!() };
+    t["expires_in"] = json!(0);
+    let rest = &script[1..];
+    token.times = rest.len();
+    let mut served = vec![token.clone()];
+    served.extend(rest.iter().cloned());
+    r.serve(served);
+    let (p, _) = plan(&snap);
+    assert!(target(&p).ops.is_empty(), "{:?}", target(&p).ops);
+    let mut expected = Vec::new();
+    for e in rest {
+        expected.push(Exchange { times: 1, ..token.clone() });
+        expected.push(e.clone());
+    }
+    r.assert_sent_exactly(&expected);
+}

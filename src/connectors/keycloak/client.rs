@@ -12,17 +12,20 @@
 //! wanted client id but without the mark is observed (so the plan shows it) and left alone.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
 
-use futures::future::BoxFuture;
 use ::keycloak::types::{
     ClientRepresentation, CredentialRepresentation, IdentityProviderRepresentation,
     MemberRepresentation, OrganizationRepresentation, ProtocolMapperRepresentation,
     RoleRepresentation, UserRepresentation,
 };
 use ::keycloak::{KeycloakAdmin, KeycloakAdminToken, KeycloakError};
+use futures::future::BoxFuture;
 use reqwest::{Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
 use crate::connectors::http::{Http, chain};
 use crate::connectors::{ApplyOptions, ApplyReport, Connector, TargetError, run_waves};
@@ -55,12 +58,19 @@ pub struct KeycloakTarget {
     /// The client id the tenant wants, to find a client with it that is not accord's.
     pub(super) client_id: String,
     pub(super) max_concurrency: usize,
-    pub(super) admin: OnceCell<(String, KeycloakAdmin<KeycloakAdminToken>)>,
+    pub(super) admin: tokio::sync::Mutex<Option<(Instant, Arc<Admin>)>>,
     /// The tenant's client (its id) and its roles, for users' role mappings.
     pub(super) client_roles: OnceCell<(String, Vec<RoleRepresentation>)>,
     /// `mode: organization`: the tenant's Organization alias, and its id once known.
     pub(super) org: Option<String>,
     pub(super) org_id: OnceCell<String>,
+}
+
+/// A logged-in Admin API: the bearer token (for accord's own reads) and the crate's client
+/// holding it (for writes).
+pub struct Admin {
+    bearer: String,
+    api: KeycloakAdmin<KeycloakAdminToken>,
 }
 
 /// The tenant's Organization as observed.
@@ -72,44 +82,59 @@ struct OrgSeen {
 }
 
 impl KeycloakTarget {
-    /// The admin token and the crate's client holding it, fetched once.
-    async fn admin(&self) -> Result<&(String, KeycloakAdmin<KeycloakAdminToken>), TargetError> {
-        self.admin
-            .get_or_try_init(|| async {
-                let what = "logging in to the Admin API";
-                let path = format!(
-                    "/realms/{}/protocol/openid-connect/token",
-                    enc(&self.login.realm)
-                );
-                let form = [
-                    ("grant_type", "client_credentials"),
-                    ("client_id", self.login.client_id.as_str()),
-                    ("client_secret", self.login.client_secret.as_str()),
-                ];
-                let r = self
-                    .http
-                    .send(what, || self.http.request(Method::POST, &path).form(&form))
-                    .await?;
-                if matches!(r.status(), StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED) {
-                    return Err(TargetError::auth(format!(
-                        "{what}: Keycloak refused the credentials of client {} in realm {} ({})",
-                        self.login.client_id,
-                        self.login.realm,
-                        r.status()
-                    )));
-                }
-                let token: KeycloakAdminToken = self.parse(what, r).await?;
-                let bearer = token.access_token().to_string();
-                let admin = KeycloakAdmin::new(&self.http.base, token, self.http.client.clone());
-                Ok((bearer, admin))
-            })
-            .await
+    /// The admin token and the crate's client holding it: fetched when first needed and
+    /// again when it is about to expire (an apply to thousands of people outlasts one).
+    async fn admin(&self) -> Result<Arc<Admin>, TargetError> {
+        let mut slot = self.admin.lock().await;
+        if let Some((until, a)) = slot.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(a.clone());
+        }
+        let what = "logging in to the Admin API";
+        let path = format!(
+            "/realms/{}/protocol/openid-connect/token",
+            enc(&self.login.realm)
+        );
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.login.client_id.as_str()),
+            ("client_secret", self.login.client_secret.as_str()),
+        ];
+        let r = self
+            .http
+            .send(what, || self.http.request(Method::POST, &path).form(&form))
+            .await?;
+        if matches!(
+            r.status(),
+            StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED
+        ) {
+            return Err(TargetError::auth(format!(
+                "{what}: Keycloak refused the credentials of client {} in realm {} ({})",
+                self.login.client_id,
+                self.login.realm,
+                r.status()
+            )));
+        }
+        let token: KeycloakAdminToken = self.parse(what, r).await?;
+        // Renewed a little before it runs out (halfway, for very short lifetimes).
+        let life = token.expires_in() as u64;
+        let until = Instant::now() + Duration::from_secs(life.saturating_sub(30).max(life / 2));
+        let bearer = token.access_token().to_string();
+        let api = KeycloakAdmin::new(&self.http.base, token, self.http.client.clone());
+        let a = Arc::new(Admin { bearer, api });
+        *slot = Some((until, a.clone()));
+        Ok(a)
     }
 
     async fn parse<T: DeserializeOwned>(&self, what: &str, r: Response) -> Result<T, TargetError> {
         let status = r.status();
         if !status.is_success() {
-            return Err(status_error(what, status, &bounded(r, what).await.unwrap_or_default()));
+            return Err(status_error(
+                what,
+                status,
+                &bounded(r, what).await.unwrap_or_default(),
+            ));
         }
         let body = bounded(r, what).await?;
         serde_json::from_slice(&body).map_err(|e| {
@@ -121,7 +146,8 @@ impl KeycloakTarget {
 
     /// A GET under the realm, parsed.
     async fn get<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<T, TargetError> {
-        let (bearer, _) = self.admin().await?;
+        let a = self.admin().await?;
+        let bearer = &a.bearer;
         let url = format!("/admin/realms/{}{path}", enc(&self.realm));
         let r = self
             .http
@@ -144,16 +170,25 @@ impl KeycloakTarget {
 
     /// The tenant's clients (by accord's mark) and one holding the wanted client id that is
     /// not accord's, each with what Keycloak holds beside it.
-    async fn observe_clients(&self, org: Option<&OrgSeen>) -> Result<(Vec<Object>, Option<(String, Vec<RoleRepresentation>)>), TargetError> {
+    async fn observe_clients(
+        &self,
+        org: Option<&OrgSeen>,
+    ) -> Result<(Vec<Object>, Option<(String, Vec<RoleRepresentation>)>), TargetError> {
         let q = format!("{}:{}", repr::OWNER_KEY, self.setup.mark());
         let owned: Vec<ClientRepresentation> = self
-            .get("listing accord's clients", &format!("/clients?q={}", enc(&q)))
+            .get(
+                "listing accord's clients",
+                &format!("/clients?q={}", enc(&q)),
+            )
             .await?;
         let mut found: Vec<ClientRepresentation> = owned
             .into_iter()
             .filter(|c| attribute(c, repr::OWNER_KEY) == Some(&self.setup.mark()))
             .collect();
-        if !found.iter().any(|c| c.client_id.as_deref() == Some(&self.client_id)) {
+        if !found
+            .iter()
+            .any(|c| c.client_id.as_deref() == Some(&self.client_id))
+        {
             let path = format!("/clients?clientId={}", enc(&self.client_id));
             let same_id: Vec<ClientRepresentation> =
                 self.get("looking up the client id", &path).await?;
@@ -181,7 +216,11 @@ impl KeycloakTarget {
             } else {
                 (None, Vec::new())
             };
-            let extras = Extras { secret: secret.as_deref(), roles: &roles, providers: &providers };
+            let extras = Extras {
+                secret: secret.as_deref(),
+                roles: &roles,
+                providers: &providers,
+            };
             let mut o = repr::observed(c, &extras, &self.setup);
             match (&self.org, org) {
                 (Some(alias), Some(seen)) if seen.ours => {
@@ -201,7 +240,11 @@ impl KeycloakTarget {
     }
 
     /// Every page of a listing, bounded.
-    async fn paged<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<Vec<T>, TargetError> {
+    async fn paged<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        path: &str,
+    ) -> Result<Vec<T>, TargetError> {
         let mut out = Vec::new();
         for page in 0..MAX_PAGES {
             let sep = if path.contains('?') { '&' } else { '?' };
@@ -220,10 +263,16 @@ impl KeycloakTarget {
     }
 
     /// The tenant's users (by accord's mark), each with the roles of `client` it has.
-    async fn observe_users(&self, client: Option<(&str, &[RoleRepresentation])>) -> Result<Vec<Object>, TargetError> {
+    async fn observe_users(
+        &self,
+        client: Option<(&str, &[RoleRepresentation])>,
+    ) -> Result<Vec<Object>, TargetError> {
         let q = format!("{}:{}", repr::USER_OWNER_KEY, self.setup.mark());
         let users: Vec<UserRepresentation> = self
-            .paged("listing accord's users", &format!("/users?briefRepresentation=false&q={}", enc(&q)))
+            .paged(
+                "listing accord's users",
+                &format!("/users?briefRepresentation=false&q={}", enc(&q)),
+            )
             .await?;
         let mut features: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         if let Some((uuid, roles)) = client {
@@ -248,24 +297,40 @@ impl KeycloakTarget {
 
     /// The tenant's Organization, in `mode: organization`.
     async fn find_org(&self) -> Result<Option<OrganizationRepresentation>, TargetError> {
-        let Some(alias) = &self.org else { return Ok(None) };
+        let Some(alias) = &self.org else {
+            return Ok(None);
+        };
         let path = format!("/organizations?search={}&exact=true", enc(alias));
         let found: Vec<OrganizationRepresentation> =
             self.get("looking up the organization", &path).await?;
-        Ok(found.into_iter().find(|o| o.alias.as_deref() == Some(alias.as_str())))
+        Ok(found
+            .into_iter()
+            .find(|o| o.alias.as_deref() == Some(alias.as_str())))
     }
 
     async fn observe_org(&self) -> Result<Option<OrgSeen>, TargetError> {
-        let Some(o) = self.find_org().await? else { return Ok(None) };
+        let Some(o) = self.find_org().await? else {
+            return Ok(None);
+        };
         let ours = repr::org_is_ours(&o, &self.setup);
-        let mut seen = OrgSeen { ours, providers: Vec::new(), members: BTreeSet::new() };
+        let mut seen = OrgSeen {
+            ours,
+            providers: Vec::new(),
+            members: BTreeSet::new(),
+        };
         if ours {
             let id = enc(o.id.as_deref().unwrap_or_default());
             seen.providers = self
-                .get("listing the organization's identity providers", &format!("/organizations/{id}/identity-providers"))
+                .get(
+                    "listing the organization's identity providers",
+                    &format!("/organizations/{id}/identity-providers"),
+                )
                 .await?;
             let members: Vec<MemberRepresentation> = self
-                .paged("listing the organization's members", &format!("/organizations/{id}/members"))
+                .paged(
+                    "listing the organization's members",
+                    &format!("/organizations/{id}/members"),
+                )
                 .await?;
             seen.members = members.into_iter().filter_map(|m| m.username).collect();
         }
@@ -290,13 +355,18 @@ impl KeycloakTarget {
                     }
                     return Ok(o.id.unwrap_or_default());
                 }
-                let (_, admin) = self.admin().await?;
+                let a = self.admin().await?;
+                let admin = &a.api;
                 self.http.pacer.wait().await;
-                let r = admin.realm_organizations_post(&self.realm, repr::org_body(alias, &self.setup)).await;
+                let r = admin
+                    .realm_organizations_post(&self.realm, repr::org_body(alias, &self.setup))
+                    .await;
                 self.count();
                 match r {
                     Ok(resp) => resp.to_id().map(String::from).ok_or_else(|| {
-                        TargetError::rejected("creating the organization: Keycloak's answer has no Location")
+                        TargetError::rejected(
+                            "creating the organization: Keycloak's answer has no Location",
+                        )
                     }),
                     Err(e) => Err(write_error("creating the organization", e)),
                 }
@@ -307,12 +377,21 @@ impl KeycloakTarget {
     /// The Organization there, linked to exactly the providers of the tenant's login
     /// methods (providers themselves are not accord's to make).
     async fn sync_org(&self, want: &Object) -> Result<usize, TargetError> {
-        let (_, admin) = self.admin().await?;
+        let a = self.admin().await?;
+        let admin = &a.api;
         let id = self.org_id().await?.clone();
-        let wanted: Vec<&String> = want.attrs.get(attr::LOGIN_METHODS).into_iter().flatten().collect();
+        let wanted: Vec<&String> = want
+            .attrs
+            .get(attr::LOGIN_METHODS)
+            .into_iter()
+            .flatten()
+            .collect();
         let in_realm = repr::login_methods(&self.providers().await?);
         let linked: Vec<IdentityProviderRepresentation> = self
-            .get("listing the organization's identity providers", &format!("/organizations/{}/identity-providers", enc(&id)))
+            .get(
+                "listing the organization's identity providers",
+                &format!("/organizations/{}/identity-providers", enc(&id)),
+            )
             .await?;
         let linked_methods = repr::login_methods(&linked);
         let realm = self.realm.as_str();
@@ -332,7 +411,11 @@ impl KeycloakTarget {
                         .realm_organizations_with_org_id_identity_providers_post(realm, &id, alias)
                         .await;
                     self.count();
-                    write_result("linking an identity provider to the organization", r.map(drop), false)?;
+                    write_result(
+                        "linking an identity provider to the organization",
+                        r.map(drop),
+                        false,
+                    )?;
                     writes += 1;
                 }
                 _ => missing.push(m.as_str()),
@@ -340,16 +423,24 @@ impl KeycloakTarget {
         }
         for p in &linked {
             let methods = repr::login_methods(std::slice::from_ref(p));
-            let Some(alias) = p.alias.as_deref() else { continue };
+            let Some(alias) = p.alias.as_deref() else {
+                continue;
+            };
             if methods.iter().all(|m| wanted.contains(&m)) {
                 continue;
             }
             self.http.pacer.wait().await;
             let r = admin
-                .realm_organizations_with_org_id_identity_providers_with_alias_delete(realm, &id, alias)
+                .realm_organizations_with_org_id_identity_providers_with_alias_delete(
+                    realm, &id, alias,
+                )
                 .await;
             self.count();
-            write_result("unlinking an identity provider from the organization", r.map(drop), true)?;
+            write_result(
+                "unlinking an identity provider from the organization",
+                r.map(drop),
+                true,
+            )?;
             writes += 1;
         }
         if !missing.is_empty() {
@@ -366,12 +457,16 @@ impl KeycloakTarget {
     }
 
     async fn providers(&self) -> Result<Vec<IdentityProviderRepresentation>, TargetError> {
-        self.get("listing identity providers", "/identity-provider/instances").await
+        self.get("listing identity providers", "/identity-provider/instances")
+            .await
     }
 
     async fn roles_of(&self, uuid: &str) -> Result<Vec<RoleRepresentation>, TargetError> {
-        self.get("listing the client's roles", &format!("/clients/{}/roles", enc(uuid)))
-            .await
+        self.get(
+            "listing the client's roles",
+            &format!("/clients/{}/roles", enc(uuid)),
+        )
+        .await
     }
 
     /// The secret of a confidential client, from its own endpoint: the client's
@@ -382,7 +477,10 @@ impl KeycloakTarget {
         }
         let uuid = c.id.as_deref().unwrap_or_default();
         let cred: CredentialRepresentation = self
-            .get("reading the client secret", &format!("/clients/{}/client-secret", enc(uuid)))
+            .get(
+                "reading the client secret",
+                &format!("/clients/{}/client-secret", enc(uuid)),
+            )
             .await?;
         Ok(cred.value)
     }
@@ -404,13 +502,16 @@ impl KeycloakTarget {
                 h.get(kattr::OWNER).unwrap_or("not accord's")
             )));
         }
-        let (_, admin) = self.admin().await?;
+        let a = self.admin().await?;
+        let admin = &a.api;
         let realm = self.realm.as_str();
         match (op, want) {
             (Op::Delete { locator, .. }, _) => {
                 let uuid = locator.as_deref().unwrap_or_default();
                 self.http.pacer.wait().await;
-                let r = admin.realm_clients_with_client_uuid_delete(realm, uuid).await;
+                let r = admin
+                    .realm_clients_with_client_uuid_delete(realm, uuid)
+                    .await;
                 self.count();
                 write_result("deleting the client", r, true)?;
                 if !last || self.org.is_none() {
@@ -421,7 +522,9 @@ impl KeycloakTarget {
                     Some(o) if repr::org_is_ours(&o, &self.setup) => {
                         self.http.pacer.wait().await;
                         let id = o.id.unwrap_or_default();
-                        let r = admin.realm_organizations_with_org_id_delete(realm, &id).await;
+                        let r = admin
+                            .realm_organizations_with_org_id_delete(realm, &id)
+                            .await;
                         self.count();
                         write_result("deleting the organization", r, true).map(|()| 2)
                     }
@@ -429,16 +532,23 @@ impl KeycloakTarget {
                 }
             }
             (Op::Create { .. }, Some(want)) => self.create(want).await,
-            (Op::Update { changes, locator, .. }, Some(want)) => {
+            (
+                Op::Update {
+                    changes, locator, ..
+                },
+                Some(want),
+            ) => {
                 let changed: BTreeSet<&str> = changes.iter().map(|c| c.attr.as_str()).collect();
-                self.update(want, locator.as_deref().unwrap_or_default(), &changed).await
+                self.update(want, locator.as_deref().unwrap_or_default(), &changed)
+                    .await
             }
             _ => Err(TargetError::rejected("no desired state for the client")),
         }
     }
 
     async fn create(&self, want: &Object) -> Result<usize, TargetError> {
-        let (_, admin) = self.admin().await?;
+        let a = self.admin().await?;
+        let admin = &a.api;
         let body = repr::client_body(want, &self.setup, true)
             .map_err(|e| TargetError::rejected(format!("not sent: {e}")))?;
         self.http.pacer.wait().await;
@@ -463,15 +573,28 @@ impl KeycloakTarget {
 
     /// Only the parts that changed are written: the client itself (PUT merges what it is
     /// given), its mappers, its roles.
-    async fn update(&self, want: &Object, uuid: &str, changed: &BTreeSet<&str>) -> Result<usize, TargetError> {
-        let own_calls = [attr::CLAIMS, kattr::CLIENT_ROLES, attr::LOGIN_METHODS, kattr::ORGANIZATION];
+    async fn update(
+        &self,
+        want: &Object,
+        uuid: &str,
+        changed: &BTreeSet<&str>,
+    ) -> Result<usize, TargetError> {
+        let own_calls = [
+            attr::CLAIMS,
+            kattr::CLIENT_ROLES,
+            attr::LOGIN_METHODS,
+            kattr::ORGANIZATION,
+        ];
         let mut writes = 0;
         if changed.iter().any(|a| !own_calls.contains(a)) {
-            let (_, admin) = self.admin().await?;
+            let a = self.admin().await?;
+            let admin = &a.api;
             let body = repr::client_body(want, &self.setup, false)
                 .map_err(|e| TargetError::rejected(format!("not sent: {e}")))?;
             self.http.pacer.wait().await;
-            let r = admin.realm_clients_with_client_uuid_put(&self.realm, uuid, body).await;
+            let r = admin
+                .realm_clients_with_client_uuid_put(&self.realm, uuid, body)
+                .await;
             self.count();
             write_result("updating the client", r.map(drop), false)?;
             writes += 1;
@@ -482,7 +605,9 @@ impl KeycloakTarget {
         if changed.contains(kattr::CLIENT_ROLES) {
             writes += self.sync_roles(uuid, want).await?;
         }
-        if self.org.is_some() && (changed.contains(attr::LOGIN_METHODS) || changed.contains(kattr::ORGANIZATION)) {
+        if self.org.is_some()
+            && (changed.contains(attr::LOGIN_METHODS) || changed.contains(kattr::ORGANIZATION))
+        {
             writes += self.sync_org(want).await?;
         } else if changed.contains(attr::LOGIN_METHODS) {
             self.check_methods(want).await?;
@@ -493,8 +618,10 @@ impl KeycloakTarget {
     /// Mappers as accord's claims want them: a wrong one replaced, a missing one added, any
     /// other removed (the client is accord's).
     async fn sync_mappers(&self, uuid: &str, want: &Object) -> Result<usize, TargetError> {
-        let (_, admin) = self.admin().await?;
-        let wanted = repr::mappers(want).map_err(|e| TargetError::rejected(format!("not sent: {e}")))?;
+        let a = self.admin().await?;
+        let admin = &a.api;
+        let wanted =
+            repr::mappers(want).map_err(|e| TargetError::rejected(format!("not sent: {e}")))?;
         let have: ClientRepresentation = self
             .get("reading the client", &format!("/clients/{}", enc(uuid)))
             .await?;
@@ -507,16 +634,25 @@ impl KeycloakTarget {
                 Some(h) if repr::mapper_matches(h, w) => continue,
                 Some(h) => {
                     let id = h.id.clone().unwrap_or_default();
-                    let body = ProtocolMapperRepresentation { id: Some(id.clone()), ..w.clone() };
+                    let body = ProtocolMapperRepresentation {
+                        id: Some(id.clone()),
+                        ..w.clone()
+                    };
                     self.http.pacer.wait().await;
                     admin
-                        .realm_clients_with_client_uuid_protocol_mappers_models_with_id_put(realm, uuid, &id, body)
+                        .realm_clients_with_client_uuid_protocol_mappers_models_with_id_put(
+                            realm, uuid, &id, body,
+                        )
                         .await
                 }
                 None => {
                     self.http.pacer.wait().await;
                     admin
-                        .realm_clients_with_client_uuid_protocol_mappers_models_post(realm, uuid, w.clone())
+                        .realm_clients_with_client_uuid_protocol_mappers_models_post(
+                            realm,
+                            uuid,
+                            w.clone(),
+                        )
                         .await
                 }
             };
@@ -524,11 +660,16 @@ impl KeycloakTarget {
             write_result("writing a protocol mapper", r.map(drop), false)?;
             writes += 1;
         }
-        for h in have.iter().filter(|h| !wanted.iter().any(|w| w.name == h.name)) {
+        for h in have
+            .iter()
+            .filter(|h| !wanted.iter().any(|w| w.name == h.name))
+        {
             let id = h.id.as_deref().unwrap_or_default();
             self.http.pacer.wait().await;
             let r = admin
-                .realm_clients_with_client_uuid_protocol_mappers_models_with_id_delete(realm, uuid, id)
+                .realm_clients_with_client_uuid_protocol_mappers_models_with_id_delete(
+                    realm, uuid, id,
+                )
                 .await;
             self.count();
             write_result("removing a protocol mapper", r.map(drop), true)?;
@@ -539,7 +680,8 @@ impl KeycloakTarget {
 
     /// One client role per feature: missing ones added, others removed.
     async fn sync_roles(&self, uuid: &str, want: &Object) -> Result<usize, TargetError> {
-        let (_, admin) = self.admin().await?;
+        let a = self.admin().await?;
+        let admin = &a.api;
         let wanted: BTreeSet<&str> = want
             .attrs
             .get(kattr::CLIENT_ROLES)
@@ -576,7 +718,12 @@ impl KeycloakTarget {
     /// enabled; accord does not make them (their endpoints, metadata and secrets are the
     /// federation's), so a missing one fails the client's operation with what to do.
     async fn check_methods(&self, want: &Object) -> Result<(), TargetError> {
-        let wanted: Vec<&String> = want.attrs.get(attr::LOGIN_METHODS).into_iter().flatten().collect();
+        let wanted: Vec<&String> = want
+            .attrs
+            .get(attr::LOGIN_METHODS)
+            .into_iter()
+            .flatten()
+            .collect();
         if wanted.is_empty() {
             return Ok(());
         }
@@ -621,7 +768,8 @@ impl KeycloakTarget {
         self.client_roles
             .get_or_try_init(|| async {
                 let path = format!("/clients?clientId={}", enc(&self.client_id));
-                let found: Vec<ClientRepresentation> = self.get("looking up the client id", &path).await?;
+                let found: Vec<ClientRepresentation> =
+                    self.get("looking up the client id", &path).await?;
                 let mine = found.iter().find(|c| {
                     c.client_id.as_deref() == Some(&self.client_id)
                         && attribute(c, repr::OWNER_KEY) == Some(&self.setup.mark())
@@ -640,7 +788,11 @@ impl KeycloakTarget {
     }
 
     /// The client roles for `features`, as Keycloak knows them.
-    async fn roles_for(&self, features: &[String], give: bool) -> Result<(String, Vec<RoleRepresentation>), TargetError> {
+    async fn roles_for(
+        &self,
+        features: &[String],
+        give: bool,
+    ) -> Result<(String, Vec<RoleRepresentation>), TargetError> {
         let (uuid, roles) = self.client_roles().await?;
         let mut out = Vec::new();
         for f in features {
@@ -663,20 +815,25 @@ impl KeycloakTarget {
     }
 
     async fn apply_user(&self, op: &Op, want: Option<&Object>) -> Result<usize, TargetError> {
-        let (_, admin) = self.admin().await?;
+        let a = self.admin().await?;
+        let admin = &a.api;
         let realm = self.realm.as_str();
         let feature_list = |o: &Object| o.attrs.get(repr::FEATURES).cloned().unwrap_or_default();
         match (op, want) {
             (Op::Delete { locator, .. }, _) => {
                 // Deleting the user ends their sessions with it.
                 self.http.pacer.wait().await;
-                let r = admin.realm_users_with_user_id_delete(realm, locator.as_deref().unwrap_or_default()).await;
+                let r = admin
+                    .realm_users_with_user_id_delete(realm, locator.as_deref().unwrap_or_default())
+                    .await;
                 self.count();
                 write_result("deleting the user", r, true).map(|()| 1)
             }
             (Op::Create { .. }, Some(want)) => {
                 self.http.pacer.wait().await;
-                let r = admin.realm_users_post(realm, repr::user_body(want, &self.setup)).await;
+                let r = admin
+                    .realm_users_post(realm, repr::user_body(want, &self.setup))
+                    .await;
                 self.count();
                 let id = match r {
                     Ok(resp) => resp.to_id().map(String::from),
@@ -689,30 +846,54 @@ impl KeycloakTarget {
                     }
                     Err(e) => return Err(write_error("creating the user", e)),
                 };
-                let id = id.ok_or_else(|| TargetError::rejected("creating the user: Keycloak's answer has no Location"))?;
+                let id = id.ok_or_else(|| {
+                    TargetError::rejected("creating the user: Keycloak's answer has no Location")
+                })?;
                 let mut writes = 1 + self.map_roles(&id, &feature_list(want), true).await?;
                 if want.get(kattr::ORGANIZATION).is_some() {
                     writes += self.add_member(&id).await?;
                 }
                 Ok(writes)
             }
-            (Op::Update { changes, locator, .. }, Some(want)) => {
+            (
+                Op::Update {
+                    changes, locator, ..
+                },
+                Some(want),
+            ) => {
                 let id = locator.as_deref().unwrap_or_default();
                 let mut writes = 0;
-                if changes.iter().any(|c| c.attr != repr::FEATURES && c.attr != kattr::ORGANIZATION) {
+                if changes
+                    .iter()
+                    .any(|c| c.attr != repr::FEATURES && c.attr != kattr::ORGANIZATION)
+                {
                     self.http.pacer.wait().await;
-                    let r = admin.realm_users_with_user_id_put(realm, id, repr::user_body(want, &self.setup)).await;
+                    let r = admin
+                        .realm_users_with_user_id_put(realm, id, repr::user_body(want, &self.setup))
+                        .await;
                     self.count();
                     write_result("updating the user", r.map(drop), false)?;
                     writes += 1;
                 }
                 if let Some(c) = changes.iter().find(|c| c.attr == repr::FEATURES) {
-                    let add: Vec<String> = c.desired.iter().filter(|f| !c.actual.contains(f)).cloned().collect();
-                    let remove: Vec<String> = c.actual.iter().filter(|f| !c.desired.contains(f)).cloned().collect();
+                    let add: Vec<String> = c
+                        .desired
+                        .iter()
+                        .filter(|f| !c.actual.contains(f))
+                        .cloned()
+                        .collect();
+                    let remove: Vec<String> = c
+                        .actual
+                        .iter()
+                        .filter(|f| !c.desired.contains(f))
+                        .cloned()
+                        .collect();
                     writes += self.map_roles(id, &add, true).await?;
                     writes += self.map_roles(id, &remove, false).await?;
                 }
-                if changes.iter().any(|c| c.attr == kattr::ORGANIZATION) && want.get(kattr::ORGANIZATION).is_some() {
+                if changes.iter().any(|c| c.attr == kattr::ORGANIZATION)
+                    && want.get(kattr::ORGANIZATION).is_some()
+                {
                     writes += self.add_member(id).await?;
                 }
                 Ok(writes)
@@ -723,7 +904,8 @@ impl KeycloakTarget {
 
     /// Makes a user a member of the tenant's Organization.
     async fn add_member(&self, user: &str) -> Result<usize, TargetError> {
-        let (_, admin) = self.admin().await?;
+        let a = self.admin().await?;
+        let admin = &a.api;
         let org = self.org_id().await?;
         self.http.pacer.wait().await;
         let r = admin
@@ -735,11 +917,17 @@ impl KeycloakTarget {
     }
 
     /// Gives (or takes) the client roles for `features` to a user.
-    async fn map_roles(&self, user: &str, features: &[String], give: bool) -> Result<usize, TargetError> {
+    async fn map_roles(
+        &self,
+        user: &str,
+        features: &[String],
+        give: bool,
+    ) -> Result<usize, TargetError> {
         if features.is_empty() {
             return Ok(0);
         }
-        let (_, admin) = self.admin().await?;
+        let a = self.admin().await?;
+        let admin = &a.api;
         let (client, roles) = self.roles_for(features, give).await?;
         if roles.is_empty() {
             return Ok(0);
@@ -747,12 +935,28 @@ impl KeycloakTarget {
         let realm = self.realm.as_str();
         self.http.pacer.wait().await;
         let r = if give {
-            admin.realm_users_with_user_id_role_mappings_clients_with_client_id_post(realm, user, &client, roles).await
+            admin
+                .realm_users_with_user_id_role_mappings_clients_with_client_id_post(
+                    realm, user, &client, roles,
+                )
+                .await
         } else {
-            admin.realm_users_with_user_id_role_mappings_clients_with_client_id_delete(realm, user, &client, roles).await
+            admin
+                .realm_users_with_user_id_role_mappings_clients_with_client_id_delete(
+                    realm, user, &client, roles,
+                )
+                .await
         };
         self.count();
-        write_result(if give { "giving client roles" } else { "taking client roles" }, r.map(drop), false)?;
+        write_result(
+            if give {
+                "giving client roles"
+            } else {
+                "taking client roles"
+            },
+            r.map(drop),
+            false,
+        )?;
         Ok(1)
     }
 
@@ -768,7 +972,9 @@ impl Connector for KeycloakTarget {
         Box::pin(async move {
             let org = self.observe_org().await?;
             let (mut objects, client) = self.observe_clients(org.as_ref()).await?;
-            let client = client.as_ref().map(|(uuid, roles)| (uuid.as_str(), roles.as_slice()));
+            let client = client
+                .as_ref()
+                .map(|(uuid, roles)| (uuid.as_str(), roles.as_slice()));
             let mut users = self.observe_users(client).await?;
             if let (Some(alias), Some(org)) = (&self.org, &org) {
                 for u in users.iter_mut().filter(|u| org.members.contains(&u.key.id)) {
@@ -794,7 +1000,8 @@ impl Connector for KeycloakTarget {
             // orders people before clients, as a directory needs.
             for clients in [true, false] {
                 let mut part = plan.clone();
-                part.ops.retain(|o| (o.key().kind == ObjectKind::Client) == clients);
+                part.ops
+                    .retain(|o| (o.key().kind == ObjectKind::Client) == clients);
                 run_waves(&part, self.max_concurrency, &mut report, |n| {
                     let op = &part.ops[n];
                     let key = op.key();
@@ -845,7 +1052,11 @@ fn status_error(what: &str, status: StatusCode, body: &[u8]) -> TargetError {
 }
 
 /// A write's outcome. `gone_is_done`: a delete of what is already gone did its work.
-fn write_result<T>(what: &str, r: Result<T, KeycloakError>, gone_is_done: bool) -> Result<(), TargetError> {
+fn write_result<T>(
+    what: &str,
+    r: Result<T, KeycloakError>,
+    gone_is_done: bool,
+) -> Result<(), TargetError> {
     match r {
         Ok(_) => Ok(()),
         Err(KeycloakError::HttpFailure { status: 404, .. }) if gone_is_done => Ok(()),
@@ -896,7 +1107,10 @@ async fn bounded(mut r: Response, what: &str) -> Result<Vec<u8>, TargetError> {
 
 /// A server's text for a message: one line, at most 200 characters.
 fn short(s: &str) -> String {
-    let one_line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let one_line = one_line.trim();
     if one_line.chars().count() > 200 {
         format!("{}…", one_line.chars().take(200).collect::<String>())

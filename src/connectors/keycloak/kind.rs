@@ -47,7 +47,9 @@ pub fn organization_of(i: &Integration) -> Option<String> {
 
 /// The realm the tenant's client lives in.
 pub fn realm_of(i: &Integration) -> String {
-    settings_of(i).realm.unwrap_or_else(|| i.spec.tenant.clone())
+    settings_of(i)
+        .realm
+        .unwrap_or_else(|| i.spec.tenant.clone())
 }
 
 /// The identity provider alias (and Keycloak provider ids it may have) that serves a login
@@ -122,7 +124,9 @@ impl TargetKind for KeycloakKind {
             }
         }
         if let Some(r) = &s.realm
-            && (r.contains(['/', '\\', '?', '#', '%']) || r.trim() != r || r.chars().any(char::is_control))
+            && (r.contains(['/', '\\', '?', '#', '%'])
+                || r.trim() != r
+                || r.chars().any(char::is_control))
         {
             out.push((
                 "spec.keycloak.realm".into(),
@@ -191,7 +195,8 @@ impl TargetKind for KeycloakKind {
             // The ID token names the Organization, for the extranet to check (see the gap).
             let mut claims = c.attrs.get(attr::CLAIMS).cloned().unwrap_or_default();
             claims.push(kattr::ORGANIZATION.into());
-            c.set_many(attr::CLAIMS, claims).set(kattr::ORGANIZATION, alias);
+            c.set_many(attr::CLAIMS, claims)
+                .set(kattr::ORGANIZATION, alias);
         }
         let mut out = vec![c];
         out.extend(idp::person_objects(&m).into_iter().map(|mut p| {
@@ -213,7 +218,10 @@ impl TargetKind for KeycloakKind {
             ("spec.person.givenName", &g.person.given_name),
             ("spec.person.familyName", &g.person.family_name),
         ] {
-            if let Some(c) = v.chars().find(|c| c.is_control() || NAME_REFUSED.contains(*c)) {
+            if let Some(c) = v
+                .chars()
+                .find(|c| c.is_control() || NAME_REFUSED.contains(*c))
+            {
                 out.push((
                     field.to_string(),
                     format!(
@@ -282,7 +290,10 @@ mod tests {
         let (alias, ids) = idp_alias(&LoginMethod::Oidc("entra".into())).unwrap();
         assert_eq!(alias, "entra");
         assert!(ids.contains(&"oidc"));
-        assert_eq!(idp_alias(&LoginMethod::Saml("kombit".into())).unwrap().1, ["saml"]);
+        assert_eq!(
+            idp_alias(&LoginMethod::Saml("kombit".into())).unwrap().1,
+            ["saml"]
+        );
         assert_eq!(idp_alias(&LoginMethod::Suomifi).unwrap().0, "suomifi");
         assert!(idp_alias(&LoginMethod::Password).is_none());
         assert!(idp_alias(&LoginMethod::Siths).is_none());
@@ -291,9 +302,16 @@ mod tests {
     #[test]
     fn methods_keycloak_cannot_serve_say_what_to_use() {
         let k = &KEYCLOAK;
-        assert_eq!(k.login_support(&LoginMethod::Oidc("x".into())), LoginSupport::Managed);
+        assert_eq!(
+            k.login_support(&LoginMethod::Oidc("x".into())),
+            LoginSupport::Managed
+        );
         assert_eq!(k.login_support(&LoginMethod::Siths), LoginSupport::Upstream);
-        for m in [LoginMethod::Bankid, LoginMethod::Frejaeid, LoginMethod::Mitid] {
+        for m in [
+            LoginMethod::Bankid,
+            LoginMethod::Frejaeid,
+            LoginMethod::Mitid,
+        ] {
             let LoginSupport::Unsupported(why) = k.login_support(&m) else {
                 panic!("{m} is served?")
             };

@@ -56,7 +56,10 @@ pub fn connect(i: &Integration, snapshot: &Snapshot) -> Result<KeycloakTarget, T
     })?;
     let key = |k| super::secret_value_of(snapshot, ns, &creds.secret_name, k, "credentials");
     let login = AdminLogin {
-        realm: settings.admin_realm.clone().unwrap_or_else(|| "master".into()),
+        realm: settings
+            .admin_realm
+            .clone()
+            .unwrap_or_else(|| "master".into()),
         client_id: key("clientId")?.to_string(),
         client_secret: key("clientSecret")?.to_string(),
     };
@@ -89,7 +92,7 @@ pub fn connect(i: &Integration, snapshot: &Snapshot) -> Result<KeycloakTarget, T
             .clone()
             .unwrap_or_else(|| default_client_id(&spec.tenant)),
         max_concurrency: limits.max_concurrency as usize,
-        admin: OnceCell::new(),
+        admin: tokio::sync::Mutex::new(None),
         client_roles: OnceCell::new(),
         org: kind::organization_of(i),
         org_id: OnceCell::new(),

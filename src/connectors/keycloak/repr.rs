@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ::keycloak::types::{
-    ClientRepresentation, IdentityProviderRepresentation, ProtocolMapperRepresentation,
-    OrganizationRepresentation, RoleRepresentation, UserRepresentation,
+    ClientRepresentation, IdentityProviderRepresentation, OrganizationRepresentation,
+    ProtocolMapperRepresentation, RoleRepresentation, UserRepresentation,
 };
 
 use crate::api::AssuranceLevel;
@@ -45,7 +45,10 @@ pub fn loa_of(level: AssuranceLevel) -> u32 {
 
 /// The `acr.loa.map` accord writes: every eIDAS `acr` to its level.
 pub fn loa_map() -> BTreeMap<String, u32> {
-    EIDAS.iter().map(|e| (e.1.to_string(), loa_of(e.0))).collect()
+    EIDAS
+        .iter()
+        .map(|e| (e.1.to_string(), loa_of(e.0)))
+        .collect()
 }
 
 /// What a client's body needs beyond the client object.
@@ -68,7 +71,9 @@ fn level_named(name: &str) -> Option<AssuranceLevel> {
 }
 
 fn strings(map: &[(&str, &str)]) -> HashMap<String, String> {
-    map.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    map.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// The protocol mapper that releases `claim` the way accord does, if Keycloak can.
@@ -80,11 +85,23 @@ pub fn mapper_for(claim: &str, client_id: &str) -> Option<ProtocolMapperRepresen
         ("introspection.token.claim", "true"),
     ];
     let (mapper, extra): (&str, Vec<(&str, &str)>) = match claim {
-        "email" => ("oidc-usermodel-property-mapper", vec![("user.attribute", "email")]),
-        "given_name" => ("oidc-usermodel-property-mapper", vec![("user.attribute", "firstName")]),
-        "family_name" => ("oidc-usermodel-property-mapper", vec![("user.attribute", "lastName")]),
+        "email" => (
+            "oidc-usermodel-property-mapper",
+            vec![("user.attribute", "email")],
+        ),
+        "given_name" => (
+            "oidc-usermodel-property-mapper",
+            vec![("user.attribute", "firstName")],
+        ),
+        "family_name" => (
+            "oidc-usermodel-property-mapper",
+            vec![("user.attribute", "lastName")],
+        ),
         "name" => ("oidc-full-name-mapper", vec![]),
-        "hsa_id" => ("oidc-usermodel-attribute-mapper", vec![("user.attribute", "hsaId")]),
+        "hsa_id" => (
+            "oidc-usermodel-attribute-mapper",
+            vec![("user.attribute", "hsaId")],
+        ),
         "roles" | "scopes" | "groups" => (
             "oidc-usermodel-attribute-mapper",
             vec![("user.attribute", claim), ("multivalued", "true")],
@@ -95,7 +112,10 @@ pub fn mapper_for(claim: &str, client_id: &str) -> Option<ProtocolMapperRepresen
         ),
         "features" => (
             "oidc-usermodel-client-role-mapper",
-            vec![("usermodel.clientRoleMapping.clientId", client_id), ("multivalued", "true")],
+            vec![
+                ("usermodel.clientRoleMapping.clientId", client_id),
+                ("multivalued", "true"),
+            ],
         ),
         _ => return None,
     };
@@ -116,7 +136,10 @@ pub fn mapper_for(claim: &str, client_id: &str) -> Option<ProtocolMapperRepresen
 
 /// Whether a mapper read back releases `claim` as accord's would: same mapper type and
 /// every config key accord sets with its value (Keycloak may add keys of its own).
-pub fn mapper_matches(have: &ProtocolMapperRepresentation, want: &ProtocolMapperRepresentation) -> bool {
+pub fn mapper_matches(
+    have: &ProtocolMapperRepresentation,
+    want: &ProtocolMapperRepresentation,
+) -> bool {
     let empty = HashMap::new();
     let have_config = have.config.as_ref().unwrap_or(&empty);
     have.name == want.name
@@ -137,7 +160,10 @@ pub fn mappers(o: &Object) -> Result<Vec<ProtocolMapperRepresentation>, Invalid>
         .flatten()
         .map(|c| {
             mapper_for(c, client_id).ok_or_else(|| {
-                Invalid(format!("claim {} cannot be released by Keycloak", Quoted(c)))
+                Invalid(format!(
+                    "claim {} cannot be released by Keycloak",
+                    Quoted(c)
+                ))
             })
         })
         .collect()
@@ -145,7 +171,11 @@ pub fn mappers(o: &Object) -> Result<Vec<ProtocolMapperRepresentation>, Invalid>
 
 /// The client as accord wants it. `with_mappers`: for a create (Keycloak makes the mappers
 /// with the client); an update leaves them to their own calls, since PUT ignores them.
-pub fn client_body(o: &Object, setup: &Setup, with_mappers: bool) -> Result<ClientRepresentation, Invalid> {
+pub fn client_body(
+    o: &Object,
+    setup: &Setup,
+    with_mappers: bool,
+) -> Result<ClientRepresentation, Invalid> {
     let client_id = o.get(attr::CLIENT_ID).unwrap_or(&o.key.id).to_string();
     let level = o
         .get(attr::MINIMUM_LEVEL)
@@ -161,7 +191,10 @@ pub fn client_body(o: &Object, setup: &Setup, with_mappers: bool) -> Result<Clie
         (LOA_MAP_KEY, &loa),
     ]);
     // An empty value removes a session override set before (PUT merges attributes).
-    for (key, a) in [(IDLE_KEY, attr::IDLE_TIMEOUT), (MAX_KEY, attr::MAX_LIFETIME)] {
+    for (key, a) in [
+        (IDLE_KEY, attr::IDLE_TIMEOUT),
+        (MAX_KEY, attr::MAX_LIFETIME),
+    ] {
         match o.get(a) {
             Some(v) => attributes.insert(key.into(), v.into()),
             None if !with_mappers => attributes.insert(key.into(), String::new()),
@@ -189,13 +222,22 @@ pub fn client_body(o: &Object, setup: &Setup, with_mappers: bool) -> Result<Clie
         public_client: Some(public),
         client_authenticator_type: (!public).then(|| "client-secret".into()),
         secret: if public { None } else { setup.secret.clone() },
-        redirect_uris: Some(o.attrs.get(attr::REDIRECT_URIS).cloned().unwrap_or_default()),
+        redirect_uris: Some(
+            o.attrs
+                .get(attr::REDIRECT_URIS)
+                .cloned()
+                .unwrap_or_default(),
+        ),
         standard_flow_enabled: Some(true),
         implicit_flow_enabled: Some(false),
         direct_access_grants_enabled: Some(false),
         service_accounts_enabled: Some(false),
         attributes: Some(attributes),
-        protocol_mappers: if with_mappers { Some(mappers(o)?) } else { None },
+        protocol_mappers: if with_mappers {
+            Some(mappers(o)?)
+        } else {
+            None
+        },
         ..Default::default()
     })
 }
@@ -224,14 +266,25 @@ pub fn observed(rep: &ClientRepresentation, extras: &Extras, setup: &Setup) -> O
     let client_id = rep.client_id.clone().unwrap_or_default();
     let empty = HashMap::new();
     let attrs = rep.attributes.as_ref().unwrap_or(&empty);
-    let get = |k: &str| attrs.get(k).map(String::as_str).filter(|v| !v.trim().is_empty());
+    let get = |k: &str| {
+        attrs
+            .get(k)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    };
     let mut o = Object::new(ObjectKind::Client, &client_id);
     o.locator = rep.id.clone();
     o.set(attr::CLIENT_ID, &client_id)
-        .set_many(attr::REDIRECT_URIS, rep.redirect_uris.iter().flatten().cloned())
+        .set_many(
+            attr::REDIRECT_URIS,
+            rep.redirect_uris.iter().flatten().cloned(),
+        )
         .set_opt(attr::SIGNING, get(SIGNING_KEY))
         .set_many(attr::CLAIMS, claims(rep, &client_id))
-        .set_many(kattr::CLIENT_ROLES, extras.roles.iter().filter_map(|r| r.name.clone()))
+        .set_many(
+            kattr::CLIENT_ROLES,
+            extras.roles.iter().filter_map(|r| r.name.clone()),
+        )
         .set_many(kattr::FLOWS, flows(rep))
         .set(kattr::ENABLED, rep.enabled.unwrap_or(true).to_string())
         .set_many(attr::LOGIN_METHODS, login_methods(extras.providers));
@@ -246,18 +299,34 @@ pub fn observed(rep: &ClientRepresentation, extras: &Extras, setup: &Setup) -> O
     o.set(kattr::OWNER, owner);
     if rep.public_client == Some(true) {
         let pkce = get(PKCE_KEY);
-        o.set(attr::PUBLIC, if pkce == Some("S256") { "true".into() } else { format!("true, {PKCE_KEY}: {}", pkce.unwrap_or("none")) });
+        o.set(
+            attr::PUBLIC,
+            if pkce == Some("S256") {
+                "true".into()
+            } else {
+                format!("true, {PKCE_KEY}: {}", pkce.unwrap_or("none"))
+            },
+        );
     } else if let Some(s) = extras.secret.filter(|s| !s.is_empty()) {
         o.set_sensitive(attr::CLIENT_SECRET, secret_digest(s));
     }
     if let Some(min) = get(MIN_ACR_KEY) {
         match EIDAS.iter().find(|e| e.1 == min) {
             Some(e) => o.set(attr::MINIMUM_LEVEL, level_name(e.0)),
-            None => o.set(attr::MINIMUM_LEVEL, format!("{MIN_ACR_KEY}: {}", Quoted(min))),
+            None => o.set(
+                attr::MINIMUM_LEVEL,
+                format!("{MIN_ACR_KEY}: {}", Quoted(min)),
+            ),
         };
     }
-    o.set_opt(attr::ACR, acr(get(LOA_MAP_KEY), get(DEFAULT_ACR_KEY)).as_deref());
-    for (key, a) in [(IDLE_KEY, attr::IDLE_TIMEOUT), (MAX_KEY, attr::MAX_LIFETIME)] {
+    o.set_opt(
+        attr::ACR,
+        acr(get(LOA_MAP_KEY), get(DEFAULT_ACR_KEY)).as_deref(),
+    );
+    for (key, a) in [
+        (IDLE_KEY, attr::IDLE_TIMEOUT),
+        (MAX_KEY, attr::MAX_LIFETIME),
+    ] {
         // 0 is Keycloak's "the realm's setting".
         o.set_opt(a, get(key).filter(|v| *v != "0"));
     }
@@ -273,7 +342,12 @@ fn acr(loa: Option<&str>, default: Option<&str>) -> Option<String> {
                 .map(|(k, v)| (k, v.as_u64().or_else(|| v.as_str()?.parse().ok())))
                 .collect::<BTreeMap<_, _>>()
         })
-        == Some(loa_map().into_iter().map(|(k, v)| (k, Some(u64::from(v)))).collect());
+        == Some(
+            loa_map()
+                .into_iter()
+                .map(|(k, v)| (k, Some(u64::from(v))))
+                .collect(),
+        );
     match (ours, default) {
         (true, d) => d.map(String::from),
         (false, _) => Some(format!("{LOA_MAP_KEY}: {}", Quoted(loa.unwrap_or("none")))),
@@ -323,7 +397,11 @@ pub fn login_methods(providers: &[IdentityProviderRepresentation]) -> Vec<String
                 _ => LoginMethod::Oidc(alias.into()),
             };
             let served = idp_alias(&method).is_some_and(|(_, ids)| ids.contains(&provider));
-            Some(if served { method.to_string() } else { format!("{alias} ({provider})") })
+            Some(if served {
+                method.to_string()
+            } else {
+                format!("{alias} ({provider})")
+            })
         })
         .collect()
 }
@@ -403,7 +481,10 @@ pub fn org_body(alias: &str, setup: &Setup) -> OrganizationRepresentation {
         alias: Some(alias.into()),
         enabled: Some(true),
         description: Some(format!("managed by accord: {}", setup.mark())),
-        attributes: Some(HashMap::from([(USER_OWNER_KEY.to_string(), vec![setup.mark()])])),
+        attributes: Some(HashMap::from([(
+            USER_OWNER_KEY.to_string(),
+            vec![setup.mark()],
+        )])),
         ..Default::default()
     }
 }
