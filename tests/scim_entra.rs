@@ -139,6 +139,11 @@ fn env() -> Env {
 impl Env {
     /// Entra's content type: `application/scim+json; charset=utf-8`.
     fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let (s, _, v) = self.send_h(method, path, body);
+        (s, v)
+    }
+
+    fn send_h(&self, method: &str, path: &str, body: Option<Value>) -> (u16, reqwest::header::HeaderMap, Value) {
         let url = format!("{}{path}", self.base);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
@@ -149,7 +154,8 @@ impl Env {
                 rb = rb.header("content-type", "application/scim+json; charset=utf-8").body(b.to_string());
             }
             let r = rb.send().await.unwrap();
-            (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+            let (s, h) = (r.status().as_u16(), r.headers().clone());
+            (s, h, r.json().await.unwrap_or(Value::Null))
         })
     }
 
@@ -440,4 +446,25 @@ fn git_declared_people_are_not_the_integrations() {
     let (s, v) = e.send("POST", "/Users", Some(entra_user("anna.virtanen@acme.fi")));
     assert_eq!(s, 409, "{v}");
     assert!(v["detail"].as_str().unwrap().contains("anna-virtanen"));
+}
+
+#[test]
+fn a_noisy_client_gets_429_with_retry_after() {
+    let e = env();
+    // 25 requests per second after a burst of 50 (the defaults): a client that does not wait
+    // is told to, long before 500 requests.
+    let mut answer = None;
+    for _ in 0..500 {
+        let (s, h, v) = e.send_h("GET", "/Users", None);
+        if s == 429 {
+            answer = Some((h, v));
+            break;
+        }
+        assert_eq!(s, 200);
+    }
+    let (h, v) = answer.expect("a 429 within 500 requests");
+    let wait: u64 = h.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    assert!(wait >= 1);
+    assert_eq!(v["status"], "429");
+    assert!(v["detail"].as_str().unwrap().contains("requestsPerSecond"));
 }

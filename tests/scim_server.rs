@@ -128,25 +128,42 @@ struct Operator {
     child: Child,
     log: std::path::PathBuf,
     base: String,
+    /// The CA of the listener's certificate, when it speaks TLS.
+    ca: Option<Vec<u8>>,
 }
 
 impl Operator {
-    fn start(e: &Emulator, dir: &Path) -> Operator {
+    /// Starts a replica without waiting for it; `tls`: (certificate, key) files.
+    fn spawn(e: &Emulator, dir: &Path, identity: &str, tls: Option<(&Path, &Path)>) -> Operator {
         let kubeconfig = dir.join("kubeconfig");
         e.kubeconfig(&kubeconfig, NS);
         let (metrics, scim) = (free_port(), free_port());
-        let log = dir.join("operator.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_accord"))
-            // Every namespace: the second tenant sits in customer-other.
-            .args(["operator", "--all-namespaces", "--debounce", "200ms", "--identity", "one"])
-            .args(["--listen", &format!("127.0.0.1:{metrics}"), "--scim-listen", &format!("127.0.0.1:{scim}")])
+        let log = dir.join(format!("operator-{identity}.log"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_accord"));
+        // Every namespace: the second tenant sits in customer-other.
+        cmd.args(["operator", "--all-namespaces", "--debounce", "200ms", "--identity", identity])
+            .args(["--listen", &format!("127.0.0.1:{metrics}"), "--scim-listen", &format!("127.0.0.1:{scim}")]);
+        if let Some((cert, key)) = tls {
+            cmd.arg("--scim-tls-cert").arg(cert).arg("--scim-tls-key").arg(key);
+        }
+        let child = cmd
             .env("KUBECONFIG", &kubeconfig)
             .env("RUST_LOG", "info")
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let op = Operator { child, log, base: format!("http://127.0.0.1:{scim}") };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let host = if tls.is_some() { "localhost" } else { "127.0.0.1" };
+        Operator { child, log, base: format!("{scheme}://{host}:{scim}"), ca: tls.map(|(c, _)| std::fs::read(c).unwrap()) }
+    }
+
+    fn start(e: &Emulator, dir: &Path) -> Operator {
+        Self::start_with(e, dir, None)
+    }
+
+    fn start_with(e: &Emulator, dir: &Path, tls: Option<(&Path, &Path)>) -> Operator {
+        let op = Self::spawn(e, dir, "one", tls);
         // Ready: the stores are read and this replica leads.
         wait_until("the SCIM server to answer", 60, || op.call("GET", "/scim/customer-acme/acme-entra/v2/ServiceProviderConfig", None).0 == 200, &op);
         // The leader takes writes: a follower would answer 503.
@@ -170,7 +187,11 @@ impl Operator {
     fn raw(&self, method: &str, path: &str, body: Option<String>, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Value) {
         let url = format!("{}{path}", self.base);
         rt().block_on(async {
-            let mut rb = reqwest::Client::new().request(method.parse().unwrap(), url);
+            let mut client = reqwest::Client::builder();
+            if let Some(ca) = &self.ca {
+                client = client.add_root_certificate(reqwest::Certificate::from_pem(ca).unwrap());
+            }
+            let mut rb = client.build().unwrap().request(method.parse().unwrap(), url);
             for (k, v) in headers {
                 rb = rb.header(*k, *v);
             }
@@ -614,4 +635,43 @@ fn pushed_people_reach_ldap_and_the_extranet_and_leave_them() {
         gone
     }, &op);
     assert_eq!(when_gone, Some((false, false)), "(in LDAP, in the extranet) when the UserGrant went");
+}
+
+/// A self-signed certificate for localhost, made with openssl: (certificate, key).
+fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("scim.crt"), dir.join("scim.key"));
+    let ok = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"])
+        .arg("-keyout").arg(&key).arg("-out").arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "openssl made no certificate");
+    (cert, key)
+}
+
+#[test]
+fn tls_from_a_mounted_certificate_and_only_the_leader_writes() {
+    let scratch = Scratch::new("scim-tls");
+    let e = Emulator::start();
+    load(&e, &scratch.0, None, "{}");
+    let (cert, key) = certificate(&scratch.0);
+    let leader = Operator::start_with(&e, &scratch.0, Some((&cert, &key)));
+    assert!(leader.base.starts_with("https://"));
+    let id = leader.create_user("tls.user@acme.fi", "E3001");
+    let (s, v) = leader.call("GET", &format!("{USERS}/{id}"), None);
+    assert_eq!(s, 200);
+    assert!(v["meta"]["location"].as_str().unwrap().starts_with("https://localhost:"), "{v}");
+    // A second replica: it reads, and answers writes with 503 and Retry-After.
+    let follower = Operator::spawn(&e, &scratch.0, "two", None);
+    wait_until("the follower to answer", 60, || follower.call("GET", &format!("{USERS}/{id}"), None).0 == 200, &follower);
+    let (s, h, v) = follower.raw("POST", USERS, Some(entra_user("follower@acme.fi", "E3002").to_string()),
+        &[("authorization", &format!("Bearer {TOKEN}")), ("content-type", "application/scim+json")]);
+    assert_eq!(s, 503, "{v}");
+    assert!(h.get("retry-after").is_some());
+    assert!(v["detail"].as_str().unwrap().contains("not the leader"));
+    assert_eq!(follower.call("DELETE", &format!("{USERS}/{id}"), None).0, 503);
+    assert!(grant_of(&e, &id).is_some_and(|g| g["metadata"]["deletionTimestamp"].is_null()), "the follower deleted nothing");
 }
