@@ -675,3 +675,35 @@ fn tls_from_a_mounted_certificate_and_only_the_leader_writes() {
     assert_eq!(follower.call("DELETE", &format!("{USERS}/{id}"), None).0, 503);
     assert!(grant_of(&e, &id).is_some_and(|g| g["metadata"]["deletionTimestamp"].is_null()), "the follower deleted nothing");
 }
+
+#[test]
+fn a_changed_group_table_changes_pushed_peoples_access() {
+    let (_s, e, op) = start("scim-remap", "{groups: [{displayName: Nurses, roles: [occupational-nurse]}]}");
+    let id = op.create_user("remap@acme.fi", "E6001");
+    let (s, v) = op.call("POST", GROUPS, Some(json!({"displayName": "Nurses", "members": [{"value": id}]})));
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(grant_of(&e, &id).unwrap()["spec"]["roles"], json!(["occupational-nurse"]));
+    let table = |groups: Value| http_patch(&e, "integrations", "acme-entra", json!({"spec": {"scimServer": {"groups": groups}}}));
+    assert_eq!(table(json!([{"displayName": "Nurses", "roles": ["employee"], "features": ["reports"]}])).0, 200);
+    wait_until("the new table applied", 30, || {
+        grant_of(&e, &id).is_some_and(|g| g["spec"]["roles"] == json!(["employee"]) && g["spec"]["features"] == json!(["reports"]))
+    }, &op);
+    // A table the tenant cannot take (an undeclared role) leaves people as they are, and says so.
+    assert_eq!(table(json!([{"displayName": "Nurses", "roles": ["no-such-role"]}])).0, 200);
+    wait_until("a warning on the grant", 30, || {
+        e.list("events.k8s.io", "events").iter().any(|ev| ev["reason"] == "ScimRemapFailed" && ev["note"].as_str().unwrap_or("").contains("no-such-role"))
+    }, &op);
+    assert_eq!(grant_of(&e, &id).unwrap()["spec"]["roles"], json!(["employee"]));
+    // Settings that cannot be read: the Integration is not Ready, and says why.
+    assert_eq!(http_patch(&e, "integrations", "acme-entra", json!({"spec": {"scimServer": {"attributes": {"shoeSize": ["title"]}}}})).0, 200);
+    wait_until("Ready False naming the field", 30, || {
+        e.get("accord.dev", "integrations", NS, "acme-entra").is_some_and(|i| {
+            i["status"]["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "False" && c["message"].as_str().unwrap_or("").contains("attributes.shoeSize")))
+        })
+    }, &op);
+    let (s, v) = op.call("GET", USERS, None);
+    assert_eq!(s, 200, "reads still work: {v}");
+    let (s, v) = op.call("POST", USERS, Some(entra_user("late@acme.fi", "E6002")));
+    assert_eq!(s, 503, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("shoeSize"));
+}

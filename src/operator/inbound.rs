@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 
 use crate::api::{Integration, IntegrationKind, OrgUnit, Tenant, UserGrant};
 use crate::engine::{Kind, ObjectRef, SecretData};
+use crate::producers::scim::access::Caller;
+use crate::producers::scim::http::Server;
 use crate::producers::scim::store::{self, Backend, BackendError, EventOn};
 
 use super::Context;
@@ -232,7 +234,7 @@ fn changes(before: &UserGrant, after: &UserGrant) -> json_patch::Patch {
 
 /// Serves SCIM and leavers on `listen` until the process ends; TLS when a certificate and
 /// key are given.
-pub async fn serve(listen: String, tls: Option<(String, String)>, server: Arc<crate::producers::scim::http::Server<KubeBackend>>) {
+pub async fn serve(listen: String, tls: Option<(String, String)>, server: Arc<Server<KubeBackend>>) {
     let app = crate::producers::scim::http::router(server);
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,
@@ -258,8 +260,10 @@ pub async fn serve(listen: String, tls: Option<(String, String)>, server: Arc<cr
 /// On the leader, every few seconds: held inbound deletions that someone confirmed (the
 /// Integration annotation `accord.dev/confirm-deletions: "N"`) are carried out, oldest first,
 /// and each scimServer Integration's status says how many are held.
-pub async fn housekeeping(ctx: Arc<Context>, backend: Arc<crate::producers::scim::http::Server<KubeBackend>>) {
+pub async fn housekeeping(ctx: Arc<Context>, backend: Arc<Server<KubeBackend>>) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
+    // The generation of each Integration whose people were last mapped with it.
+    let mut mapped: Mapped = HashMap::new();
     loop {
         tick.tick().await;
         if !ctx.is_leader() {
@@ -272,12 +276,50 @@ pub async fn housekeeping(ctx: Arc<Context>, backend: Arc<crate::producers::scim
             .filter(|i| i.spec.kind == IntegrationKind::ScimServer && i.metadata.deletion_timestamp.is_none())
             .collect();
         for i in inbound {
-            tend(&ctx, &backend.service.backend, &i).await;
+            remap(&backend, &i, &mut mapped).await;
+            tend(&ctx, &backend, &i).await;
         }
     }
 }
 
-async fn tend(ctx: &Context, backend: &KubeBackend, i: &Integration) {
+fn caller(i: &Arc<Integration>) -> Caller {
+    Caller {
+        namespace: i.metadata.namespace.clone().unwrap_or_default(),
+        settings: i.spec.scim_server.clone().unwrap_or_default(),
+        integration: i.clone(),
+    }
+}
+
+/// Per Integration: the generation its people were last mapped with, and whether that
+/// generation already failed (so the failure is logged once, and retried every tick).
+type Mapped = HashMap<(String, String), (Option<i64>, bool)>;
+
+/// A changed Integration (its group table, defaults, mapping) recomputes its people once.
+async fn remap(server: &Server<KubeBackend>, i: &Arc<Integration>, mapped: &mut Mapped) {
+    let key = (i.metadata.namespace.clone().unwrap_or_default(), i.metadata.name.clone().unwrap_or_default());
+    let generation = i.metadata.generation;
+    let last = mapped.get(&key).copied();
+    if last == Some((generation, false)) {
+        return;
+    }
+    match server.service.remap(&caller(i)).await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(namespace = key.0, integration = key.1, rewritten = n, "pushed people remapped");
+            }
+            mapped.insert(key, (generation, false));
+        }
+        Err(e) => {
+            if last != Some((generation, true)) {
+                tracing::warn!(namespace = key.0, integration = key.1, error = %e, "pushed people not remapped; retried until the settings can be read");
+            }
+            mapped.insert(key, (generation, true));
+        }
+    }
+}
+
+async fn tend(ctx: &Context, server: &Server<KubeBackend>, i: &Arc<Integration>) {
+    let backend = &server.service.backend;
     let ns = i.metadata.namespace.clone().unwrap_or_default();
     let name = i.metadata.name.clone().unwrap_or_default();
     let owned: Vec<Arc<UserGrant>> = backend
@@ -309,7 +351,7 @@ async fn tend(ctx: &Context, backend: &KubeBackend, i: &Integration) {
         let unset = json!({"metadata": {"annotations": {store::CONFIRM: null}}});
         if api.patch(&name, &PatchParams::default(), &Patch::Merge(unset)).await.is_ok() {
             let note = format!("{}: \"{confirm}\" released {done} held inbound deletions; the annotation is used up", store::CONFIRM);
-            backend.event(EventOn::Integration(i), false, "DeletionsConfirmed", note).await;
+            backend.event(EventOn::Integration(i.as_ref()), false, "DeletionsConfirmed", note).await;
         }
     }
     let held_now = if confirm > 0 { held.len().saturating_sub(confirm as usize) } else { held.len() };
@@ -319,8 +361,12 @@ async fn tend(ctx: &Context, backend: &KubeBackend, i: &Integration) {
     let condition = |kind: &str, ok: bool, reason: &str, message: &str| {
         crate::engine::status::condition(&prev.conditions, kind, ok, reason, message, prev.generation, now)
     };
+    let trouble = server.service.trouble(&caller(i));
     let conditions = vec![
-        condition("Ready", true, "Serving", "inbound provisioning is served at /scim/{namespace}/{integration}/v2"),
+        match &trouble {
+            None => condition("Ready", true, "Serving", "inbound provisioning is served at /scim/{namespace}/{integration}/v2"),
+            Some(why) => condition("Ready", false, "InvalidSettings", why),
+        },
         condition(
             "DeletionsHeld",
             held_now > 0,

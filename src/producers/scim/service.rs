@@ -521,6 +521,47 @@ impl<B: Backend> Service<B> {
         Ok(())
     }
 
+    /// After the Integration's settings changed (its group table, defaults, mapping): every
+    /// pushed person's access recomputed and written where it differs. A person the new
+    /// settings would make invalid is left as they are, with a warning Event. Returns how
+    /// many were rewritten.
+    pub async fn remap(&self, c: &Caller) -> Result<usize, ScimError> {
+        self.writable()?;
+        let _w = self.lock(c).await;
+        let view = self.tenant_view(c)?;
+        let groups = self.groups(c)?;
+        let (all, owned) = self.owned(c);
+        let mut rewritten = 0;
+        for g in owned.iter().filter(|g| store::annotation(g, store::HELD).is_none()) {
+            let Some(doc) = store::kept_doc(g) else { continue };
+            let mine = store::group_ids(g);
+            let member_of: Vec<&GroupRecord> = groups.iter().filter(|r| mine.contains(&r.id)).collect();
+            let name = g.metadata.name.clone().unwrap_or_default();
+            match self.checked_spec(c, &view, &all, &doc, &member_of, Some(g), &name) {
+                Ok(spec) if spec != g.spec => {
+                    let mut next = (**g).clone();
+                    next.spec = spec;
+                    next.status = None;
+                    self.backend.replace(next.clone()).await.map_err(backend_error)?;
+                    let note = format!("access recomputed after Integration {}'s settings changed: roles {:?}, features {:?}", c.name(), next.spec.roles, next.spec.features);
+                    self.backend.event(EventOn::Grant(&next), false, "ScimRemapped", note).await;
+                    rewritten += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let note = format!("Integration {}'s new settings do not fit this person, who is left as they were: {}", c.name(), e.detail);
+                    self.backend.event(EventOn::Grant(g), true, "ScimRemapFailed", note).await;
+                }
+            }
+        }
+        Ok(rewritten)
+    }
+
+    /// Why the Integration cannot serve now (its settings, its Tenant), for its status.
+    pub fn trouble(&self, c: &Caller) -> Option<String> {
+        self.tenant_view(c).err().map(|e| e.detail).or_else(|| self.groups(c).err().map(|e| e.detail))
+    }
+
     // --- Groups ------------------------------------------------------------------------
 
     /// The member ids a Group body (or PATCHed Group) names, each a User of this Integration.
