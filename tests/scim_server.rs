@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::kube::Emulator;
-use support::slapd::{ADMIN_PW, Slapd};
+use support::slapd::{ADMIN_PW, Slapd, Tls, make_tls};
 use support::{Scratch, copy_dir};
 
 const NS: &str = "customer-acme";
@@ -134,7 +134,7 @@ struct Operator {
 
 impl Operator {
     /// Starts a replica without waiting for it; `tls`: (certificate, key) files.
-    fn spawn(e: &Emulator, dir: &Path, identity: &str, tls: Option<(&Path, &Path)>) -> Operator {
+    fn spawn(e: &Emulator, dir: &Path, identity: &str, tls: Option<&Tls>) -> Operator {
         let kubeconfig = dir.join("kubeconfig");
         e.kubeconfig(&kubeconfig, NS);
         let (metrics, scim) = (free_port(), free_port());
@@ -143,8 +143,8 @@ impl Operator {
         // Every namespace: the second tenant sits in customer-other.
         cmd.args(["operator", "--all-namespaces", "--debounce", "200ms", "--identity", identity])
             .args(["--listen", &format!("127.0.0.1:{metrics}"), "--scim-listen", &format!("127.0.0.1:{scim}")]);
-        if let Some((cert, key)) = tls {
-            cmd.arg("--scim-tls-cert").arg(cert).arg("--scim-tls-key").arg(key);
+        if let Some(t) = tls {
+            cmd.arg("--scim-tls-cert").arg(&t.cert).arg("--scim-tls-key").arg(&t.key);
         }
         let child = cmd
             .env("KUBECONFIG", &kubeconfig)
@@ -155,14 +155,14 @@ impl Operator {
             .unwrap();
         let scheme = if tls.is_some() { "https" } else { "http" };
         let host = if tls.is_some() { "localhost" } else { "127.0.0.1" };
-        Operator { child, log, base: format!("{scheme}://{host}:{scim}"), ca: tls.map(|(c, _)| std::fs::read(c).unwrap()) }
+        Operator { child, log, base: format!("{scheme}://{host}:{scim}"), ca: tls.map(|t| t.ca_pem.clone().into_bytes()) }
     }
 
     fn start(e: &Emulator, dir: &Path) -> Operator {
         Self::start_with(e, dir, None)
     }
 
-    fn start_with(e: &Emulator, dir: &Path, tls: Option<(&Path, &Path)>) -> Operator {
+    fn start_with(e: &Emulator, dir: &Path, tls: Option<&Tls>) -> Operator {
         let op = Self::spawn(e, dir, "one", tls);
         // Ready: the stores are read and this replica leads.
         wait_until("the SCIM server to answer", 60, || op.call("GET", "/scim/customer-acme/acme-entra/v2/ServiceProviderConfig", None).0 == 200, &op);
@@ -637,28 +637,15 @@ fn pushed_people_reach_ldap_and_the_extranet_and_leave_them() {
     assert_eq!(when_gone, Some((false, false)), "(in LDAP, in the extranet) when the UserGrant went");
 }
 
-/// A self-signed certificate for localhost, made with openssl: (certificate, key).
-fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (cert, key) = (dir.join("scim.crt"), dir.join("scim.key"));
-    let ok = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"])
-        .arg("-keyout").arg(&key).arg("-out").arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "openssl made no certificate");
-    (cert, key)
-}
-
 #[test]
 fn tls_from_a_mounted_certificate_and_only_the_leader_writes() {
     let scratch = Scratch::new("scim-tls");
     let e = Emulator::start();
     load(&e, &scratch.0, None, "{}");
-    let (cert, key) = certificate(&scratch.0);
-    let leader = Operator::start_with(&e, &scratch.0, Some((&cert, &key)));
+    // A server certificate for localhost signed by a test CA (a self-signed CA certificate
+    // as the server's own is refused by rustls: CaUsedAsEndEntity).
+    let tls = make_tls(&scratch.0);
+    let leader = Operator::start_with(&e, &scratch.0, Some(&tls));
     assert!(leader.base.starts_with("https://"));
     let id = leader.create_user("tls.user@acme.fi", "E3001");
     let (s, v) = leader.call("GET", &format!("{USERS}/{id}"), None);
