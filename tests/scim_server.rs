@@ -32,6 +32,11 @@ fn free_port() -> u16 {
 /// leavers, and a second tenant's `other-entra`); with `targets`, its directory and extranet
 /// point at slapd and scim2-server, else the tenant has no targets.
 fn load(e: &Emulator, dir: &Path, targets: Option<(&Slapd, &str)>, settings: &str) {
+    e.load_dir(&write_estate(dir, targets, settings));
+}
+
+/// The Finnish example as `load` loads it, written under `dir`; its root.
+fn write_estate(dir: &Path, targets: Option<(&Slapd, &str)>, settings: &str) -> std::path::PathBuf {
     let root = dir.join("fi-acme");
     copy_dir(&support::examples().join("fi-acme"), &root);
     let t = root.join("tenant.yaml");
@@ -121,7 +126,7 @@ stringData: {{token: other-token}}
             .replace("change-me", ADMIN_PW);
         std::fs::write(&c, creds).unwrap();
     }
-    e.load_dir(&root);
+    root
 }
 
 struct Operator {
@@ -693,4 +698,133 @@ fn a_changed_group_table_changes_pushed_peoples_access() {
     let (s, v) = op.call("POST", USERS, Some(entra_user("late@acme.fi", "E6002")));
     assert_eq!(s, 503, "{v}");
     assert!(v["detail"].as_str().unwrap().contains("shoeSize"));
+}
+
+/// `load` with every target: slapd, the SCIM extranet and a real LemonLDAP::NG as the IdP
+/// (password logins at level low; the client's redirect URI `redirect`).
+fn load_with_idp(e: &Emulator, dir: &Path, slapd: &Slapd, extranet: &str, lemon: &support::lemonldap::Lemon, redirect: &str, settings: &str) {
+    let root = write_estate(dir, Some((slapd, extranet)), settings);
+    let edit = |file: &str, pairs: &[(&str, &str)]| {
+        let p = root.join(file);
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        for (from, to) in pairs {
+            assert!(text.contains(from), "{file}: {from}");
+            text = text.replace(from, to);
+        }
+        std::fs::write(p, text).unwrap();
+    };
+    edit("tenant.yaml", &[
+        ("    extranet: [acme-extranet]\n", "    idp: acme-idp\n    extranet: [acme-extranet]\n"),
+        ("minimumLevel: substantial", "minimumLevel: low"),
+        ("methods: [suomifi, oidc:entra@substantial]", "methods: [password]"),
+    ]);
+    let idp = format!(
+        "  lemonldap:\n    sessionsEndpoint: {}\n    clientSecretRef: {{secretName: acme-oidc, key: secret}}\n",
+        lemon.manager_url()
+    );
+    edit("integrations.yaml", &[
+        ("https://auth.acme.fi", &lemon.api_url()),
+        ("  lemonldap:\n", &idp),
+        ("[https://extranet.acme.fi/oidc/callback]", &format!("[\"{redirect}\"]")),
+    ]);
+    std::fs::write(
+        root.join("secrets/oidc.yaml"),
+        format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: acme-oidc, namespace: {NS}}}\nstringData: {{secret: {OIDC_SECRET}}}\n"),
+    )
+    .unwrap();
+    e.load_dir(&root);
+}
+
+const OIDC_SECRET: &str = "acme-oidc-secret";
+
+/// Disabling a pushed person over SCIM, and a leaver report dated today, close access in
+/// every target — the directory, the extranet and the IdP, where the live session they had
+/// is ended.
+#[test]
+fn a_disabled_user_and_a_leaver_lose_their_idp_session_and_every_other_access() {
+    use support::oidc::{Authorize, Browser, LoginError};
+    let scratch = Scratch::new("scim-idp");
+    let e = Emulator::start();
+    let slapd = Slapd::start(&scratch.0, &["dc=acme,dc=fi"]);
+    let extranet = support::scim::ScimServer::start();
+    let lemon = support::lemonldap::Lemon::start(&slapd, "dc=acme,dc=fi");
+    let cb = format!("http://127.0.0.1:{}/cb", free_port());
+    load_with_idp(&e, &scratch.0, &slapd, &extranet.url(), &lemon, &cb, "{groups: [{displayName: Nurses, roles: [occupational-nurse]}]}");
+    let op = Operator::start(&e, &scratch.0);
+    let dn_of = |uid: &str| slapd.dns("dc=acme,dc=fi", &format!("(&(objectClass=inetOrgPerson)(uid={uid}))")).first().cloned();
+    let ldap_groups = |uid: &str| match dn_of(uid) {
+        Some(dn) => slapd.search("ou=groups,dc=acme,dc=fi", &format!("(member={dn})"), &["cn"]),
+        None => String::new(),
+    };
+    let ext_user = |name: &str| support::scim::list(&extranet.url(), "/Users").into_iter().find(|u| u["userName"] == name);
+    let ready = |name: &str| {
+        e.get("accord.dev", "integrations", NS, name).is_some_and(|i| {
+            i["status"]["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        })
+    };
+    wait_until("the IdP Integration Ready", 90, || ready("acme-idp"), &op);
+
+    // Olli is pushed by Entra into a group; Anna is declared in Git.
+    let olli = op.create_user("olli.pushed@acme.fi", "E5102");
+    let (s, v) = op.call("POST", GROUPS, Some(json!({"displayName": "Nurses", "members": [{"value": olli}]})));
+    assert_eq!(s, 201, "{v}");
+    wait_until("Olli in LDAP with his role, and in the extranet", 60, || {
+        ldap_groups("olli-pushed").contains("role-occupational-nurse") && ext_user("olli.pushed@acme.fi").is_some()
+    }, &op);
+    let password = |uid: &str| {
+        let dn = dn_of(uid).unwrap();
+        slapd.modify("dc=acme,dc=fi", &format!("dn: {dn}\nchangetype: modify\nreplace: userPassword\nuserPassword: {uid}-pw\n"));
+    };
+    password("olli-pushed");
+    password("anna-virtanen");
+    lemon.wait_for_client("acme-extranet", OIDC_SECRET);
+    // Both log in (Olli once the client's rule names him).
+    let login = |who: &str| {
+        let mut b = Browser::new(&lemon.portal_url());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match b.login("acme-extranet", OIDC_SECRET, &cb, who, &format!("{who}-pw"), &[]) {
+                Ok(_) => return b,
+                Err(LoginError::RefusedByRule) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(500));
+                    b = Browser::new(&lemon.portal_url());
+                }
+                Err(err) => panic!("{who} cannot log in: {err}\n{}", b.last_page),
+            }
+        }
+    };
+    let mut olli_browser = login("olli-pushed");
+    let mut anna_browser = login("anna-virtanen");
+    assert!(!lemon.sessions_of("olli-pushed").is_empty());
+    assert!(!lemon.sessions_of("anna-virtanen").is_empty());
+
+    // Entra disables Olli: his session is ended, and his access elsewhere closes.
+    let (s, v) = op.call("PATCH", &format!("{USERS}/{olli}"), Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]})));
+    assert!(s == 200 || s == 204, "{s} {v}");
+    wait_until("Olli's IdP session ended, out of LDAP groups, inactive in the extranet", 60, || {
+        lemon.sessions_of("olli-pushed").is_empty()
+            && !ldap_groups("olli-pushed").contains("cn=")
+            && ext_user("olli.pushed@acme.fi").is_some_and(|u| u["active"] == false)
+    }, &op);
+    assert!(!lemon.sessions_of("anna-virtanen").is_empty(), "Anna's session is not Olli's");
+    wait_until("Olli's cookie to stop giving codes", 60, || !matches!(olli_browser.authorize("acme-extranet", &cb, &[]), Authorize::Code { .. }), &op);
+
+    // The HR system reports Anna leaving today: the same, everywhere.
+    assert!(ldap_groups("anna-virtanen").contains("cn="), "Anna is in her groups before");
+    assert!(ext_user("anna.virtanen@acme.fi").is_some_and(|u| u["active"] == true), "and active in the extranet");
+    let today = jiff::Zoned::now().date().to_string();
+    let (s, _, v) = op.raw("POST", "/leavers/customer-acme/acme-hr", Some(json!({"employeeNumber": "E1003", "leavingDate": today}).to_string()),
+        &[("authorization", "Bearer hr-token"), ("idempotency-key", "anna-leaves"), ("content-type", "application/json")]);
+    assert_eq!(s, 200, "{v}");
+    wait_until("Anna's IdP session ended, out of LDAP groups, inactive in the extranet", 60, || {
+        lemon.sessions_of("anna-virtanen").is_empty()
+            && !ldap_groups("anna-virtanen").contains("cn=")
+            && ext_user("anna.virtanen@acme.fi").is_some_and(|u| u["active"] == false)
+    }, &op);
+    wait_until("Anna's cookie to stop giving codes", 60, || !matches!(anna_browser.authorize("acme-extranet", &cb, &[]), Authorize::Code { .. }), &op);
+    // Neither can log in anew.
+    for who in ["olli-pushed", "anna-virtanen"] {
+        let refused = Browser::new(&lemon.portal_url()).login("acme-extranet", OIDC_SECRET, &cb, who, &format!("{who}-pw"), &[]);
+        assert!(refused.is_err(), "{who} logged in again");
+    }
 }
