@@ -451,8 +451,17 @@ fn git_declared_people_are_not_the_integrations() {
 #[test]
 fn a_noisy_client_gets_429_with_retry_after() {
     let e = env();
-    // 25 requests per second after a burst of 50 (the defaults): a client that does not wait
-    // is told to, long before 500 requests.
+    // A limit of 1 request per second after a burst of 5: a client that does not wait is told
+    // to, long before 500 requests, however slowly this machine answers them. (The defaults,
+    // 25/s after 50, let a slow enough loop of 500 pass: the test depended on speed.)
+    {
+        let mut all = e.memory.integrations.lock().unwrap();
+        let entra = all.iter_mut().find(|i| i.metadata.name.as_deref() == Some("acme-entra")).unwrap();
+        let mut limited = (**entra).clone();
+        let settings = limited.spec.scim_server.as_mut().unwrap();
+        (settings.requests_per_second, settings.burst) = (1, 5);
+        *entra = Arc::new(limited);
+    }
     let mut answer = None;
     for _ in 0..500 {
         let (s, h, v) = e.send_h("GET", "/Users", None);
