@@ -2,10 +2,11 @@
 //! about fifteen attributes in each of several targets, and a B-tree's nodes cost more than
 //! the values at 100,000 people; lookups by binary search are as fast at this size.
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::ops::Index;
 
-use super::state::AttrName;
+/// An attribute name: usually a literal, so no allocation per object.
+pub type AttrName = Cow<'static, str>;
 
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Attrs(Vec<(AttrName, Vec<String>)>);

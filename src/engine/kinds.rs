@@ -5,28 +5,12 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::api::{Integration, IntegrationKind, SecretKeyRef, UserGrantSpec};
 
 use super::build::idp::{LoginMethod, LoginSupport};
 use super::build::{ResolvedGrant, TenantContext};
+pub use super::state::Gap;
 use super::state::{Object, TargetRole};
-
-/// Something of a tenant's policy that a kind cannot express for that one tenant: reported as
-/// a condition on the Tenant and the Integration and as a line of the plan, never dropped in
-/// silence.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Gap {
-    /// A CamelCase reason for the condition (`SessionPolicyGlobal`, `LoginMethodUpstream`).
-    pub reason: &'static str,
-    /// The attribute of the desired objects it concerns, if any: kept there for the record,
-    /// but never compared or written, since the system cannot hold it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attr: Option<&'static str>,
-    pub message: String,
-}
 
 /// The pure half of a connector.
 pub trait TargetKind: Send + Sync {

@@ -1,7 +1,6 @@
 //! The downstream state model shared by every target: objects with target-native attribute
 //! names, so that one `diff` serves LDAP, SCIM, webhooks and IdPs alike.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -89,8 +88,7 @@ pub fn lists_people(kind: ObjectKind, attr: &str) -> bool {
 /// appears in a Kubernetes name, so this cannot clash with a unit.
 pub const DISABLED_PARENT: &str = ":disabled";
 
-/// An attribute name: usually a literal, so no allocation per object.
-pub type AttrName = Cow<'static, str>;
+pub use super::attrs::AttrName;
 
 /// One downstream object as accord wants it or found it.
 #[derive(Clone, PartialEq, Eq)]
@@ -277,7 +275,7 @@ pub struct DesiredTarget {
     pub unread: Vec<String>,
     /// What of the tenant's policy this kind cannot express; attributes they name are not
     /// compared.
-    pub gaps: Vec<super::kinds::Gap>,
+    pub gaps: Vec<Gap>,
 }
 
 /// What a target holds of the objects accord owns there.
@@ -292,4 +290,19 @@ impl ObservedState {
             objects: objects.into_iter().map(|o| (o.key.clone(), o)).collect(),
         }
     }
+}
+
+/// Something of a tenant's policy that a kind cannot express for that one tenant: reported as
+/// a condition on the Tenant and the Integration and as a line of the plan, never dropped in
+/// silence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gap {
+    /// A CamelCase reason for the condition (`SessionPolicyGlobal`, `LoginMethodUpstream`).
+    pub reason: &'static str,
+    /// The attribute of the desired objects it concerns, if any: kept there for the record,
+    /// but never compared or written, since the system cannot hold it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attr: Option<&'static str>,
+    pub message: String,
 }
