@@ -244,6 +244,23 @@ pub struct UserGrantStatus {
     pub attestation_due: Option<Date>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetStatus>,
+    /// The last time an entry of this person was edited by hand in a target and accord put it
+    /// back (Enforce mode). Kept until the next such repair; Observe mode reports drift in
+    /// `targets[].drift` and the `Drifted` condition instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drift: Option<LastDrift>,
+}
+
+/// A drift accord repaired: when, in which target, and the fields (sensitive values masked).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LastDrift {
+    /// When it was put back.
+    pub time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    /// The Integration whose target had been edited.
+    pub integration: String,
+    /// Each field: the value put back (`desired`) and the one found (`actual`).
+    pub fields: Vec<FieldDrift>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

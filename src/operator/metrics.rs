@@ -18,6 +18,14 @@ pub struct IntegrationLabel {
     pub integration: String,
 }
 
+/// A target by its kind (ldap, scim …), never a person.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabel {
+    pub namespace: String,
+    pub integration: String,
+    pub kind: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabel {
     pub namespace: String,
@@ -31,6 +39,7 @@ pub struct Metrics {
     pub duration: Histogram,
     pub drifted: Family<IntegrationLabel, Gauge>,
     pub held: Family<IntegrationLabel, Gauge>,
+    pub drift_repaired: Family<TargetLabel, Counter>,
     pub writes: Family<IntegrationLabel, Counter>,
     pub target_errors: Family<ErrorLabel, Counter>,
     pub leader: Gauge,
@@ -43,6 +52,7 @@ impl Default for Metrics {
         let duration = Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
         let drifted = Family::<IntegrationLabel, Gauge>::default();
         let held = Family::<IntegrationLabel, Gauge>::default();
+        let drift_repaired = Family::<TargetLabel, Counter>::default();
         let writes = Family::<IntegrationLabel, Counter>::default();
         let target_errors = Family::<ErrorLabel, Counter>::default();
         let leader = Gauge::default();
@@ -60,6 +70,11 @@ impl Default for Metrics {
             "drifted_objects",
             "Objects that differ from the manifests (Observe mode)",
             drifted.clone(),
+        );
+        registry.register(
+            "drift_repaired",
+            "Entries edited by hand in a target and put back (Enforce mode), one per person and target",
+            drift_repaired.clone(),
         );
         registry.register(
             "held_deletions",
@@ -87,6 +102,7 @@ impl Default for Metrics {
             duration,
             drifted,
             held,
+            drift_repaired,
             writes,
             target_errors,
             leader,

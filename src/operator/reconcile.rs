@@ -11,12 +11,12 @@ use crate::api::{Integration, ManagementMode, Tenant, UserGrant};
 use crate::connectors::{ApplyOptions, find_integration};
 use crate::engine::decide::{self, Action};
 use crate::engine::plan::{Baseline, TargetPlan};
-use crate::engine::status::{Outcome, statuses};
+use crate::engine::status::{Outcome, RepairedDrift, integration_notes, statuses};
 use crate::engine::{
     Kind, ObjectRef, Observation, ObservedState, Plan, Snapshot, compile, make_plan,
 };
 
-use super::metrics::{ErrorLabel, IntegrationLabel};
+use super::metrics::{ErrorLabel, IntegrationLabel, TargetLabel};
 use super::stores::{TenantSnapshot, compiled_generations, snapshot};
 use super::writes::{self, WriteError};
 use super::{CONFIRM_ANNOTATION, Context, ORPHAN_ANNOTATION, TenantKey};
@@ -383,8 +383,38 @@ async fn write_statuses(
     );
     let (written, failed) = writes::statuses(ctx, &wanted).await;
     trouble.writes(failed);
+    record_repaired_drift(ctx, trouble, &wanted.repaired).await;
     trouble.writes(writes::unreadable_statuses(ctx, trouble.ns).await);
     written
+}
+
+/// Drift the engine found put back: a log line, the counter, and the events it wrote.
+async fn record_repaired_drift(ctx: &Context, trouble: &mut Trouble<'_>, repaired: &[RepairedDrift]) {
+    for r in repaired {
+        tracing::info!(
+            namespace = trouble.ns,
+            grant = r.grant.name,
+            integration = r.integration.name,
+            fields = r.field_names().join(","),
+            "drift repaired: an entry edited by hand was put back"
+        );
+        let label = TargetLabel {
+            namespace: trouble.ns.to_string(),
+            integration: r.integration.name.clone(),
+            kind: r.kind.as_str().to_string(),
+        };
+        ctx.metrics.drift_repaired.get_or_create(&label).inc();
+        let e = writes::publish(ctx, &r.grant, None, true, "DriftRepaired".into(), r.grant_note()).await;
+        if let Err(e) = e {
+            trouble.write(e);
+        }
+    }
+    for (integration, note) in integration_notes(repaired) {
+        let e = writes::publish(ctx, &integration, None, true, "DriftRepaired".into(), note).await;
+        if let Err(e) = e {
+            trouble.write(e);
+        }
+    }
 }
 
 /// A deleted grant loses the finalizer once no target holds the person.

@@ -44,6 +44,7 @@ pub fn previous(ctx: &Context, r: &ObjectRef) -> Previous {
             conditions: serde_json::from_value(c.status["conditions"].clone()).unwrap_or_default(),
             generation: c.generation,
             observed_generation: c.status["observedGeneration"].as_i64(),
+            last_drift: Some(c.status["lastDrift"].clone()).filter(Value::is_object),
         },
         None => Previous::default(),
     }

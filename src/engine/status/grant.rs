@@ -10,6 +10,7 @@ use crate::engine::compile::GrantView;
 use crate::engine::lifecycle::AttestationState;
 use crate::engine::plan::{Baseline, Op, TargetPlan};
 
+use super::drift::RepairedDrift;
 use super::{Inputs, Previous, condition, unread_reason};
 
 /// Where one person stands in one target.
@@ -29,6 +30,8 @@ pub struct TargetReport {
     pub message: Option<String>,
     /// The fields that differ (Observe: still differing; Enforce: just repaired).
     pub drift: Vec<Value>,
+    /// Drift from a spec already reported on, put back just now (Enforce).
+    pub repaired: bool,
 }
 
 fn person_of(op: &Op) -> Option<&str> {
@@ -77,10 +80,12 @@ pub fn target_report(inp: &Inputs, person: &str, tp: &TargetPlan, prev: &Previou
     } else {
         (TargetState::Pending, None)
     };
+    let repaired = state == TargetState::InSync && drifted;
     TargetReport {
         state,
         message,
         drift,
+        repaired,
     }
 }
 
@@ -98,13 +103,30 @@ impl TargetReport {
     }
 }
 
-/// The grant's status and conditions.
-pub fn grant_status(inp: &Inputs, g: &GrantView, prev: &Previous) -> (Value, Vec<Condition>) {
+/// The grant's status and conditions, and the drift put back in its targets just now.
+/// `context_unchanged`: its unit and tenant were reported on at their current spec too (an
+/// edit of those also changes a person's entry, and carrying it out is no drift).
+pub fn grant_status(
+    inp: &Inputs,
+    g: &GrantView,
+    prev: &Previous,
+    context_unchanged: bool,
+) -> (Value, Vec<Condition>, Vec<RepairedDrift>) {
     let stamp = Time(inp.now);
     let (mut drifted, mut failed, mut pending) = (Vec::new(), Vec::new(), false);
     let mut targets = Vec::new();
+    let mut repairs = Vec::new();
     for tp in inp.plans {
         let report = target_report(inp, &g.object.name, tp, prev);
+        if report.repaired && context_unchanged {
+            repairs.push(RepairedDrift {
+                grant: g.object.clone(),
+                integration: tp.integration.clone(),
+                kind: tp.kind,
+                fields: report.drift.clone(),
+                at: inp.now,
+            });
+        }
         match report.state {
             TargetState::Failed => failed.push(format!(
                 "{}: {}",
@@ -173,6 +195,11 @@ pub fn grant_status(inp: &Inputs, g: &GrantView, prev: &Previous) -> (Value, Vec
             &format!("attestation due {}", l.attestation_due),
         ),
     ];
-    let status = json!({"state": l.state, "attestationDue": l.attestation_due.to_string(), "targets": targets});
-    (status, conds)
+    let mut status = json!({"state": l.state, "attestationDue": l.attestation_due.to_string(), "targets": targets});
+    // The last repair stays until the next one: the status is applied whole, and what it
+    // leaves out is gone.
+    if let Some(last) = repairs.first().map(RepairedDrift::last_drift).or_else(|| prev.last_drift.clone()) {
+        status["lastDrift"] = last;
+    }
+    (status, conds, repairs)
 }

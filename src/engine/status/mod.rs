@@ -11,11 +11,13 @@ use super::compile::TenantView;
 use super::plan::TargetPlan;
 use super::problem::{Kind, ObjectRef, Problem, Violation};
 
+mod drift;
 mod grant;
 mod integration;
 mod tenant;
 mod unit;
 
+pub use drift::{RepairedDrift, integration_notes};
 pub use grant::{TargetReport, TargetState, target_report};
 
 /// What happened when a plan was carried out: failures by object key id, or the whole target.
@@ -107,6 +109,8 @@ pub struct Previous {
     pub generation: Option<i64>,
     /// The generation that status was written for.
     pub observed_generation: Option<i64>,
+    /// A UserGrant's `status.lastDrift`, kept until the next repair.
+    pub last_drift: Option<Value>,
 }
 
 impl Previous {
@@ -123,6 +127,8 @@ pub struct Statuses {
     pub by_object: BTreeMap<ObjectRef, Value>,
     /// (object, condition) pairs that flipped, for events.
     pub transitions: Vec<(ObjectRef, Condition)>,
+    /// Drift put back in Enforce mode, for events, a counter and a log line.
+    pub repaired: Vec<RepairedDrift>,
 }
 
 impl Statuses {
@@ -198,9 +204,14 @@ pub fn statuses(
             out.push(obj, unit::frozen_status(&inp, obj, why, &prev), &prev);
         }
     };
+    let tenant_unchanged = previous(&view.object).spec_unchanged();
     for g in &view.grants {
         let prev = previous(&g.object);
-        out.push(&g.object, grant::grant_status(&inp, g, &prev), &prev);
+        let unit = ObjectRef::new(Kind::OrgUnit, &g.object.namespace, &g.unit);
+        let context_unchanged = tenant_unchanged && previous(&unit).spec_unchanged();
+        let (status, conds, repairs) = grant::grant_status(&inp, g, &prev, context_unchanged);
+        out.repaired.extend(repairs);
+        out.push(&g.object, (status, conds), &prev);
     }
     push_frozen(&mut out, Kind::UserGrant);
     for u in &view.units {

@@ -40,5 +40,10 @@ pub fn frozen_status(
         prev.generation,
         inp.now,
     );
-    (json!({}), vec![ready])
+    let mut status = json!({});
+    // A frozen grant keeps the record of its last repaired drift.
+    if let Some(last) = &prev.last_drift {
+        status["lastDrift"] = last.clone();
+    }
+    (status, vec![ready])
 }
