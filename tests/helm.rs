@@ -523,6 +523,8 @@ fn resource_of(kind: &str) -> (&'static str, &'static str) {
         "Integration" => ("accord.dev", "integrations"),
         "Secret" => ("", "secrets"),
         "Lease" => ("coordination.k8s.io", "leases"),
+        // events.k8s.io/v1 Event, as src/operator/writes.rs names it beside the Recorder's.
+        "EventV1" => ("events.k8s.io", "events"),
         other => panic!("tests/helm.rs does not know the resource of kind {other}: add it"),
     }
 }

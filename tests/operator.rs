@@ -185,6 +185,17 @@ impl Operator {
             .sum()
     }
 
+    /// The lines of a metric (every label set).
+    fn metric_lines(&self, name: &str) -> Vec<String> {
+        let text = rt()
+            .block_on(async { reqwest::get(&self.metrics).await.ok()?.text().await.ok() })
+            .unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// SIGKILL, as a crash or an OOM kill would.
     fn kill(&mut self) {
         let _ = self.child.kill();
@@ -482,6 +493,105 @@ fn drift_is_reported_in_observe_and_repaired_in_enforce(c: &mut Cluster) {
                 .is_some_and(|c| c.0 == "False")
         },
         &op,
+    );
+    // The repair leaves a trace: status.lastDrift, events on the grant and the Integration,
+    // the counter, a log line.
+    let first = wait_for_last_drift(c, "telephoneNumber", &op);
+    assert_eq!(first["fields"][0]["actual"], "+358409999999", "{first:#}");
+    wait_for_drift_events(c, "+358409999999", "anna-virtanen (telephoneNumber)", &op);
+    wait_until(
+        "the repair counted",
+        30,
+        || op.metric("accord_drift_repaired_total{namespace=") >= 1.0,
+        &op,
+    );
+    assert!(
+        op.metric_lines("accord_drift_repaired_total")
+            .iter()
+            .any(|l| l.contains("integration=\"acme-ldap\"") && l.contains("kind=\"ldap\"")),
+        "labelled by integration and target kind: {:?}",
+        op.metric_lines("accord_drift_repaired_total")
+    );
+
+    // Enforce from the start: a phone and a title edited by hand (the title to an identity
+    // number, which must never be shown) are put back, and recorded again.
+    let hetu = "030977-4364";
+    slapd.modify("dc=acme,dc=fi", &format!("dn: {ANNA}\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: +358401111111\n-\nreplace: title\ntitle: {hetu}\n"));
+    wait_until("the second repair", 30, || anna_phone(&slapd) == before, &op);
+    let second = wait_for_last_drift(c, "title", &op);
+    assert_ne!(second["time"], first["time"], "a new record: {second:#}");
+    wait_for_drift_events(c, "+358401111111", "anna-virtanen (telephoneNumber, title)", &op);
+    wait_until(
+        "the second repair counted",
+        30,
+        || op.metric("accord_drift_repaired_total{namespace=") >= 2.0,
+        &op,
+    );
+    assert!(
+        op.log().contains("drift repaired"),
+        "an info log line:\n{}",
+        op.log()
+    );
+    // It stays while nothing drifts: two more reconciles of the tenant leave it as it was.
+    let reconciles = op.metric("accord_reconciles_total");
+    wait_until(
+        "two more reconciles",
+        30,
+        || op.metric("accord_reconciles_total") >= reconciles + 2.0,
+        &op,
+    );
+    let g = c.get("UserGrant", "anna-virtanen").unwrap();
+    assert_eq!(g["status"]["lastDrift"], second, "{:#}", g["status"]);
+    // The identity number was in the directory, never in what accord wrote or logged.
+    let events = serde_json::to_string(&c.list("Event")).unwrap();
+    assert!(!events.contains(hetu), "an identity number in an event: {events}");
+    assert!(!serde_json::to_string(&g).unwrap().contains(hetu), "in the status: {g:#}");
+    assert!(!op.log().contains(hetu), "in the log");
+}
+
+/// Anna's `status.lastDrift` once it names `field`, checked for its shape.
+fn wait_for_last_drift(c: &Cluster, field: &str, op: &Operator) -> Value {
+    let mut last = Value::Null;
+    wait_until(
+        &format!("status.lastDrift naming {field}"),
+        30,
+        || {
+            last = c.get("UserGrant", "anna-virtanen").unwrap()["status"]["lastDrift"].clone();
+            last["fields"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|f| f["field"] == field))
+        },
+        op,
+    );
+    assert_eq!(last["integration"], "acme-ldap", "{last:#}");
+    assert!(
+        last["time"].as_str().is_some_and(|t| t.parse::<jiff::Timestamp>().is_ok()),
+        "{last:#}"
+    );
+    last
+}
+
+/// A `DriftRepaired` warning on Anna's grant naming the target, the field and the value that
+/// was found (`actual`), and one on the Integration naming her and the fields (`listed`).
+fn wait_for_drift_events(c: &Cluster, actual: &str, listed: &str, op: &Operator) {
+    let has = |kind: &str, name: &str, words: &[&str]| {
+        c.list("Event").iter().any(|e| {
+            let note = e["note"].as_str().unwrap_or("");
+            e["regarding"]["kind"] == kind
+                && e["regarding"]["name"] == name
+                && e["reason"] == "DriftRepaired"
+                && e["type"] == "Warning"
+                && words.iter().all(|w| note.contains(w))
+        })
+    };
+    wait_until(
+        "DriftRepaired events on the grant and the Integration",
+        30,
+        || {
+            has("UserGrant", "anna-virtanen", &["acme-ldap (ldap)", "telephoneNumber", actual])
+                && has("Integration", "acme-ldap", &[listed])
+        },
+        op,
     );
 }
 

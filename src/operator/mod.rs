@@ -121,6 +121,8 @@ pub struct Context {
     pub metrics: Metrics,
     pub leader: tokio::sync::watch::Receiver<bool>,
     pub recorder: kube::runtime::events::Recorder,
+    /// This replica's name, the reporting instance of the events it writes.
+    pub identity: String,
     pub ready: AtomicBool,
     /// Objects in the cluster that do not parse: frozen, reported, never taken for deleted.
     pub unreadable: watch::Unreadable,
@@ -303,6 +305,7 @@ async fn operate(args: OperatorArgs) -> Result<(), OperatorError> {
     };
     let ctx = Arc::new(Context {
         recorder: kube::runtime::events::Recorder::new(client.clone(), reporter),
+        identity: identity.clone(),
         client,
         registry: crate::connectors::registry(),
         tenants: w.tenants,

@@ -404,13 +404,13 @@ async fn record_repaired_drift(ctx: &Context, trouble: &mut Trouble<'_>, repaire
             kind: r.kind.as_str().to_string(),
         };
         ctx.metrics.drift_repaired.get_or_create(&label).inc();
-        let e = writes::publish(ctx, &r.grant, None, true, "DriftRepaired".into(), r.grant_note()).await;
+        let e = writes::record(ctx, &r.grant, "DriftRepaired", &r.grant_note()).await;
         if let Err(e) = e {
             trouble.write(e);
         }
     }
     for (integration, note) in integration_notes(repaired) {
-        let e = writes::publish(ctx, &integration, None, true, "DriftRepaired".into(), note).await;
+        let e = writes::record(ctx, &integration, "DriftRepaired", &note).await;
         if let Err(e) = e {
             trouble.write(e);
         }

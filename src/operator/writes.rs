@@ -198,6 +198,47 @@ pub async fn publish(
         })
 }
 
+/// A warning event on `r` that is always an event of its own. The Recorder folds events
+/// with the same reason on the same object into one series that keeps the first note; a
+/// record of what was found (each drift repaired) must not lose the later ones.
+pub async fn record(ctx: &Context, r: &ObjectRef, reason: &str, note: &str) -> Result<(), WriteError> {
+    use k8s_openapi::api::events::v1::Event as EventV1;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+    let now = jiff::Timestamp::now();
+    let event = EventV1 {
+        metadata: ObjectMeta {
+            name: Some(format!("{}.{:x}", r.name, now.as_nanosecond())),
+            namespace: Some(r.namespace.clone()),
+            ..Default::default()
+        },
+        action: Some("Reconcile".into()),
+        reason: Some(reason.into()),
+        note: Some(shown(note).chars().take(1000).collect()),
+        type_: Some("Warning".into()),
+        event_time: Some(MicroTime(now)),
+        regarding: Some(k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some(resource(r.kind).api_version),
+            kind: Some(r.kind.as_str().to_string()),
+            name: Some(r.name.clone()),
+            namespace: Some(r.namespace.clone()),
+            uid: current(ctx, r).and_then(|c| c.meta.uid),
+            ..Default::default()
+        }),
+        reporting_controller: Some("accord-operator".into()),
+        reporting_instance: Some(ctx.identity.clone()),
+        ..Default::default()
+    };
+    let api: Api<EventV1> = Api::namespaced(ctx.client.clone(), &r.namespace);
+    api.create(&Default::default(), &event)
+        .await
+        .map(|_| ())
+        .map_err(|source| WriteError {
+            what: "event",
+            object: r.to_string(),
+            source,
+        })
+}
+
 /// Adds accord's finalizer to `obj` if it lacks it.
 pub async fn add_finalizer<K>(ctx: &Context, obj: &K) -> Result<(), WriteError>
 where

@@ -4,6 +4,7 @@
 //! the UserGrant and one per Integration, a counter, an info log line, and the grant's
 //! `status.lastDrift`, which stays until the next repair. The operator only writes these.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{Value, json};
 
 use crate::api::IntegrationKind;
@@ -32,10 +33,12 @@ impl RepairedDrift {
             .collect()
     }
 
-    /// The grant's `status.lastDrift`.
+    /// The grant's `status.lastDrift`. The time is written as a Kubernetes `Time` (whole
+    /// seconds), as the status is read back: else the record kept would differ from the one
+    /// written, and be written again.
     pub fn last_drift(&self) -> Value {
         json!({
-            "time": self.at.to_string(),
+            "time": Time(self.at),
             "integration": self.integration.name,
             "fields": self.fields,
         })
@@ -215,7 +218,7 @@ mod tests {
                 last_drift: (r.kind == Kind::UserGrant).then(|| last_drift.clone()).flatten(),
             }
         };
-        let now: jiff::Timestamp = "2026-11-23T16:00:00Z".parse().unwrap();
+        let now: jiff::Timestamp = "2026-11-23T16:00:00.25Z".parse().unwrap();
         statuses(&view(), &plans, &outcomes, &[], &[], &previous, now)
     }
 
