@@ -296,6 +296,29 @@ impl Cluster {
         v["items"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Whether every object of a kind in the test's namespace passes `f`; read 500 at a time
+    /// on the real server, so that 100,000 objects are never one answer.
+    pub fn all(&self, kind: &str, f: impl Fn(&Value) -> bool) -> bool {
+        if let Server::Emulator(e) = &self.server {
+            let (prefix, plural) = path_of(kind);
+            let group = prefix.trim_start_matches("/apis/").split('/').next().unwrap_or("");
+            return e.all(group, plural, f);
+        }
+        let mut token = String::new();
+        loop {
+            let path = format!("{}?limit=500&continue={token}", self.url_of(kind, None));
+            let (code, page) = self.request("GET", &path, "application/json", None);
+            assert_eq!(code, 200, "list {kind}: {page}");
+            if !page["items"].as_array().is_some_and(|items| items.iter().all(&f)) {
+                return false;
+            }
+            match page["metadata"]["continue"].as_str() {
+                Some(t) if !t.is_empty() => token = t.to_string(),
+                _ => return true,
+            }
+        }
+    }
+
     /// Creates an object in the test's namespace; its answer.
     pub fn create(&self, mut obj: Value) -> (u16, Value) {
         obj["metadata"]["namespace"] = json!(self.ns);
