@@ -1099,6 +1099,62 @@ fn webhook_receivers_get_the_whole_state_every_full_state_interval(c: &mut Clust
 /// watch goes on for everyone else. Fixed, the grant is reconciled again. Emulator only: a
 /// real server stores no object its schema refuses, short of swapping the CRD under a
 /// cluster other tests share.
+/// What a real server cannot be made to do on demand, on the emulator: status writes
+/// answered 500 (the tenant is degraded, counted, retried until the status is written), slow
+/// answers, and a relist after a 410 that fails several times (the stores keep what they
+/// had: nobody is taken for gone).
+#[test]
+fn api_server_errors_and_slow_answers_are_retried_and_never_taken_for_absence() {
+    use support::kube::Fault;
+    let c = Cluster::emulator("api-faults");
+    let e = c.emulator_only().unwrap();
+    let scratch = Scratch::new("operator-faults");
+    let slapd = Slapd::start(&scratch.0, &["dc=acme,dc=fi"]);
+    load_acme(&c, &slapd, &scratch.0);
+    let op = Operator::start(&c, &scratch.0, "faults");
+    converged(&c, &slapd, &op);
+    let fault = |verb, resource, subresource, times, code, delay_ms| Fault {
+        user: support::cluster::OPERATOR.to_string(),
+        verb,
+        resource,
+        subresource,
+        times,
+        code,
+        delay: Duration::from_millis(delay_ms),
+    };
+
+    // Status writes fail: the edit still reaches LDAP, the failure is counted, and the
+    // status is written once the server answers again.
+    e.inject(fault("patch", "usergrants", "status", 4, Some(500), 0));
+    c.patch("UserGrant", "anna-virtanen", json!({"spec": {"person": {"phone": "+358 40 555 0102"}}}));
+    wait_until("the edit in LDAP", 30, || anna_phone(&slapd).contains("+358405550102"), &op);
+    wait_until("every injected 500 answered", 60, || e.faults_left() == 0, &op);
+    wait_until(
+        "the failed status writes counted",
+        30,
+        || op.metric("accord_target_errors_total{namespace=\"api-faults\",integration=\"kube\",kind=\"status\"}") >= 1.0,
+        &op,
+    );
+    wait_until("the edit reported after the retries", 60, || seen(&c, "UserGrant", "anna-virtanen"), &op);
+
+    // A slow answer: the status write taking 5 s still gets there.
+    e.inject(fault("patch", "usergrants", "status", 1, None, 5000));
+    c.patch("UserGrant", "anna-virtanen", json!({"spec": {"person": {"phone": "+358 40 555 0103"}}}));
+    wait_until("the second edit in LDAP", 30, || anna_phone(&slapd).contains("+358405550103"), &op);
+    wait_until("the second edit reported", 60, || seen(&c, "UserGrant", "anna-virtanen"), &op);
+    assert_eq!(e.faults_left(), 0, "the status write was the slow one");
+
+    // The watches end and their resourceVersion is gone (410): the relist fails three times.
+    // Meanwhile nobody may be taken for deleted.
+    e.inject(fault("list", "usergrants", "", 3, Some(500), 0));
+    e.compact_and_restart();
+    wait_until("the failing relists answered", 60, || e.faults_left() == 0, &op);
+    assert_eq!(people(&slapd), 17, "nobody removed while the grants could not be listed");
+    c.patch("UserGrant", "anna-virtanen", json!({"spec": {"person": {"phone": "+358 40 555 0104"}}}));
+    wait_until("an edit after the relist in LDAP", 60, || anna_phone(&slapd).contains("+358405550104"), &op);
+    assert_eq!(people(&slapd), 17);
+}
+
 #[test]
 fn an_object_that_does_not_parse_is_frozen_and_reported_not_deleted() {
     let c = Cluster::emulator("unreadable");

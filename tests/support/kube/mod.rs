@@ -134,9 +134,35 @@ pub struct Store {
     /// Requests to resources, by who (the bearer token), what and the answer: what a real
     /// server's audit log says.
     pub calls: BTreeMap<super::ApiCall, usize>,
+    /// Faults to inject: what a real server cannot be made to do on demand.
+    pub faults: Vec<Fault>,
     /// Bumped by a restart: every open watch ends.
     epoch: u64,
     restarts: tokio::sync::watch::Sender<u64>,
+}
+
+/// A fault for the next `times` requests of one user matching a verb and resource (and
+/// subresource, `status` or empty): an error answer, or an answer that comes `delay` late.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub user: String,
+    pub verb: &'static str,
+    pub resource: &'static str,
+    pub subresource: &'static str,
+    pub times: usize,
+    /// The answer instead of the real one (e.g. 500); None: the real one, `delay` late.
+    pub code: Option<u16>,
+    pub delay: std::time::Duration,
+}
+
+impl Fault {
+    fn matches(&self, call: &super::ApiCall) -> bool {
+        self.times > 0
+            && call.user == self.user
+            && call.verb == self.verb
+            && call.resource == self.resource
+            && call.subresource == self.subresource
+    }
 }
 
 #[derive(Clone)]
@@ -200,6 +226,7 @@ impl Emulator {
             tx,
             requests: BTreeMap::new(),
             calls: BTreeMap::new(),
+            faults: Vec::new(),
             epoch: 0,
             restarts: tokio::sync::watch::channel(0).0,
         }));
@@ -266,6 +293,16 @@ impl Emulator {
         s.epoch += 1;
         let epoch = s.epoch;
         s.restarts.send_replace(epoch);
+    }
+
+    /// Injects a fault (see [`Fault`]); faults are used up in the order given.
+    pub fn inject(&self, fault: Fault) {
+        self.store.lock().unwrap().faults.push(fault);
+    }
+
+    /// How many injected faults are still to happen.
+    pub fn faults_left(&self) -> usize {
+        self.store.lock().unwrap().faults.iter().map(|f| f.times).sum()
     }
 
     /// The requests to resources so far, with how many of each.
@@ -562,7 +599,20 @@ async fn handle(State(store): State<Arc<Mutex<Store>>>, req: Request) -> Respons
         subresource: if target.status { "status".into() } else { String::new() },
         code: 0,
     };
-    let response = answer(&store, (&method, &path), target, query, &headers, &body).await;
+    let fault = {
+        let mut st = store.lock().unwrap();
+        st.faults.iter_mut().find(|f| f.matches(&call)).map(|f| {
+            f.times -= 1;
+            f.clone()
+        })
+    };
+    if let Some(f) = &fault {
+        tokio::time::sleep(f.delay).await;
+    }
+    let response = match fault.and_then(|f| f.code) {
+        Some(code) => status(code, "InternalError", "an error injected by the test"),
+        None => answer(&store, (&method, &path), target, query, &headers, &body).await,
+    };
     let code = response.status().as_u16();
     *store
         .lock()
