@@ -42,6 +42,8 @@ pub const MAX_BODY: usize = 16 << 20;
 /// Users and role members are read this many at a time, at most `MAX_PAGES` times.
 pub const PAGE: usize = 500;
 const MAX_PAGES: usize = 1000;
+/// No listing is read past this, whatever its pages.
+pub const MAX_LISTING: usize = 256 << 20;
 
 /// How accord logs in to the Admin API: a service account's client credentials.
 pub struct AdminLogin {
@@ -128,6 +130,15 @@ impl KeycloakTarget {
     }
 
     async fn parse<T: DeserializeOwned>(&self, what: &str, r: Response) -> Result<T, TargetError> {
+        self.parse_sized(what, r).await.map(|(v, _)| v)
+    }
+
+    /// The answer parsed, and its size.
+    async fn parse_sized<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        r: Response,
+    ) -> Result<(T, usize), TargetError> {
         let status = r.status();
         if !status.is_success() {
             return Err(status_error(
@@ -137,15 +148,24 @@ impl KeycloakTarget {
             ));
         }
         let body = bounded(r, what).await?;
-        serde_json::from_slice(&body).map_err(|e| {
+        let v = serde_json::from_slice(&body).map_err(|e| {
             TargetError::unreachable(format!(
                 "{what}: Keycloak's answer ({status}) is not what the Admin API returns: {e}"
             ))
-        })
+        })?;
+        Ok((v, body.len()))
     }
 
     /// A GET under the realm, parsed.
     async fn get<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<T, TargetError> {
+        self.get_sized(what, path).await.map(|(v, _)| v)
+    }
+
+    async fn get_sized<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        path: &str,
+    ) -> Result<(T, usize), TargetError> {
         let a = self.admin().await?;
         let bearer = &a.bearer;
         let url = format!("/admin/realms/{}{path}", enc(&self.realm));
@@ -165,7 +185,7 @@ impl KeycloakTarget {
                 self.realm
             )));
         }
-        self.parse(what, r).await
+        self.parse_sized(what, r).await
     }
 
     /// The tenant's clients (by accord's mark) and one holding the wanted client id that is
@@ -246,10 +266,18 @@ impl KeycloakTarget {
         path: &str,
     ) -> Result<Vec<T>, TargetError> {
         let mut out = Vec::new();
+        let mut read = 0;
         for page in 0..MAX_PAGES {
             let sep = if path.contains('?') { '&' } else { '?' };
             let url = format!("{path}{sep}first={}&max={PAGE}", page * PAGE);
-            let got: Vec<T> = self.get(what, &url).await?;
+            let (got, size): (Vec<T>, usize) = self.get_sized(what, &url).await?;
+            read += size;
+            if read > MAX_LISTING {
+                return Err(TargetError::unreachable(format!(
+                    "{what}: the listing is larger than {} MiB",
+                    MAX_LISTING >> 20
+                )));
+            }
             let n = got.len();
             out.extend(got);
             if n < PAGE {
