@@ -71,10 +71,20 @@ fn manifests(ns: &str, tenants: usize, per: usize, ldap: &slapd::Slapd) -> Strin
     s
 }
 
-fn start_operator(c: &Cluster, work: &std::path::Path, debounce: &str, port: u16) -> Child {
+/// The operator's process, killed when the bench ends, however it ends.
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_operator(c: &Cluster, work: &std::path::Path, debounce: &str, port: u16) -> Operator {
     let kubeconfig = work.join("kubeconfig");
     c.operator_kubeconfig(&kubeconfig);
-    Command::new(env!("CARGO_BIN_EXE_accord"))
+    let child = Command::new(env!("CARGO_BIN_EXE_accord"))
         .args(["operator", "--namespace", &c.ns])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--debounce", debounce, "--no-leader-election"])
@@ -88,7 +98,8 @@ fn start_operator(c: &Cluster, work: &std::path::Path, debounce: &str, port: u16
             Err(_) => Stdio::null(),
         })
         .spawn()
-        .unwrap()
+        .unwrap();
+    Operator(child)
 }
 
 /// The operator's finished reconciles, from its metrics.
@@ -175,7 +186,7 @@ fn main() {
     // The operator's default quiet time unless told otherwise: it is most of the latency.
     let debounce = std::env::var("ACCORD_BENCH_DEBOUNCE").unwrap_or_else(|_| "1s".into());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut op = start_operator(&c, &work, &debounce, port);
+    let op = start_operator(&c, &work, &debounce, port);
     let started = Instant::now();
     let in_ldap = || ldap.dns("ou=people,dc=acme,dc=fi", "(objectClass=inetOrgPerson)").len();
     wait("the first tenant in LDAP", Duration::from_secs(1800), Duration::from_millis(200), || {
@@ -225,10 +236,9 @@ fn main() {
     });
     let (calls2, rec2) = (c.operator_calls(), reconciles(&http, port));
     let idle_calls = between(&calls_settled, &calls2);
-    let hwm = rss_mib(op.id(), "VmHWM:");
-    let rss = rss_mib(op.id(), "VmRSS:");
-    let _ = op.kill();
-    let _ = op.wait();
+    let hwm = rss_mib(op.0.id(), "VmHWM:");
+    let rss = rss_mib(op.0.id(), "VmRSS:");
+    drop(op);
 
     latencies.sort();
     let pct = |p: f64| {
