@@ -6,7 +6,7 @@
 //! memory whatever its size, and a read must be bounded (a hostile or broken server must not
 //! eat memory), so they go through accord's `Http` (retries, pacing, bounded bodies) and are
 //! parsed into the crate's representation types. The admin token is fetched the same way,
-//! once per connection, and then handed to the crate as its token.
+//! again before it runs out, and handed to the crate as its token.
 //!
 //! Only clients carrying accord's mark for this tenant are changed or deleted; one with the
 //! wanted client id but without the mark is observed (so the plan shows it) and left alone.
@@ -17,8 +17,7 @@ use std::time::Duration;
 
 use ::keycloak::types::{
     ClientRepresentation, CredentialRepresentation, IdentityProviderRepresentation,
-    MemberRepresentation, OrganizationRepresentation, ProtocolMapperRepresentation,
-    RoleRepresentation, UserRepresentation,
+    ProtocolMapperRepresentation, RoleRepresentation,
 };
 use ::keycloak::{KeycloakAdmin, KeycloakAdminToken, KeycloakError};
 use futures::future::BoxFuture;
@@ -34,6 +33,7 @@ use crate::engine::plan::{Op, TargetPlan, apply_in_memory};
 use crate::engine::state::{Object, ObjectKind, ObservedState};
 
 use super::kind::{OWNER_VALUE, kattr};
+use super::org::OrgSeen;
 use super::repr::{self, Extras, Setup};
 
 /// No answer of Keycloak is read past this (a realm's client list with its mappers is a few
@@ -71,22 +71,14 @@ pub struct KeycloakTarget {
 /// A logged-in Admin API: the bearer token (for accord's own reads) and the crate's client
 /// holding it (for writes).
 pub struct Admin {
-    bearer: String,
-    api: KeycloakAdmin<KeycloakAdminToken>,
-}
-
-/// The tenant's Organization as observed.
-struct OrgSeen {
-    ours: bool,
-    /// The identity providers linked to it, and its members' usernames (when ours).
-    providers: Vec<IdentityProviderRepresentation>,
-    members: BTreeSet<String>,
+    pub(super) bearer: String,
+    pub(super) api: KeycloakAdmin<KeycloakAdminToken>,
 }
 
 impl KeycloakTarget {
     /// The admin token and the crate's client holding it: fetched when first needed and
     /// again when it is about to expire (an apply to thousands of people outlasts one).
-    async fn admin(&self) -> Result<Arc<Admin>, TargetError> {
+    pub(super) async fn admin(&self) -> Result<Arc<Admin>, TargetError> {
         let mut slot = self.admin.lock().await;
         if let Some((until, a)) = slot.as_ref()
             && Instant::now() < *until
@@ -129,7 +121,11 @@ impl KeycloakTarget {
         Ok(a)
     }
 
-    async fn parse<T: DeserializeOwned>(&self, what: &str, r: Response) -> Result<T, TargetError> {
+    pub(super) async fn parse<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        r: Response,
+    ) -> Result<T, TargetError> {
         self.parse_sized(what, r).await.map(|(v, _)| v)
     }
 
@@ -157,11 +153,15 @@ impl KeycloakTarget {
     }
 
     /// A GET under the realm, parsed.
-    async fn get<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<T, TargetError> {
+    pub(super) async fn get<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        path: &str,
+    ) -> Result<T, TargetError> {
         self.get_sized(what, path).await.map(|(v, _)| v)
     }
 
-    async fn get_sized<T: DeserializeOwned>(
+    pub(super) async fn get_sized<T: DeserializeOwned>(
         &self,
         what: &str,
         path: &str,
@@ -190,7 +190,7 @@ impl KeycloakTarget {
 
     /// The tenant's clients (by accord's mark) and one holding the wanted client id that is
     /// not accord's, each with what Keycloak holds beside it.
-    async fn observe_clients(
+    pub(super) async fn observe_clients(
         &self,
         org: Option<&OrgSeen>,
     ) -> Result<(Vec<Object>, Option<(String, Vec<RoleRepresentation>)>), TargetError> {
@@ -260,7 +260,7 @@ impl KeycloakTarget {
     }
 
     /// Every page of a listing, bounded.
-    async fn paged<T: DeserializeOwned>(
+    pub(super) async fn paged<T: DeserializeOwned>(
         &self,
         what: &str,
         path: &str,
@@ -290,206 +290,17 @@ impl KeycloakTarget {
         )))
     }
 
-    /// The tenant's users (by accord's mark), each with the roles of `client` it has.
-    async fn observe_users(
+    pub(super) async fn providers(
         &self,
-        client: Option<(&str, &[RoleRepresentation])>,
-    ) -> Result<Vec<Object>, TargetError> {
-        let q = format!("{}:{}", repr::USER_OWNER_KEY, self.setup.mark());
-        let users: Vec<UserRepresentation> = self
-            .paged(
-                "listing accord's users",
-                &format!("/users?briefRepresentation=false&q={}", enc(&q)),
-            )
-            .await?;
-        let mut features: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        if let Some((uuid, roles)) = client {
-            for role in roles.iter().filter_map(|r| r.name.as_deref()) {
-                let path = format!("/clients/{}/roles/{}/users", enc(uuid), enc(role));
-                let members: Vec<UserRepresentation> =
-                    self.paged("listing a client role's users", &path).await?;
-                for m in members.into_iter().filter_map(|m| m.username) {
-                    features.entry(m).or_default().push(role.to_string());
-                }
-            }
-        }
-        Ok(users
-            .iter()
-            .filter(|u| repr::user_is_ours(u, &self.setup))
-            .map(|u| {
-                let name = u.username.as_deref().unwrap_or_default();
-                repr::observed_user(u, features.remove(name).unwrap_or_default())
-            })
-            .collect())
-    }
-
-    /// The tenant's Organization, in `mode: organization`.
-    async fn find_org(&self) -> Result<Option<OrganizationRepresentation>, TargetError> {
-        let Some(alias) = &self.org else {
-            return Ok(None);
-        };
-        let path = format!("/organizations?search={}&exact=true", enc(alias));
-        let found: Vec<OrganizationRepresentation> =
-            self.get("looking up the organization", &path).await?;
-        Ok(found
-            .into_iter()
-            .find(|o| o.alias.as_deref() == Some(alias.as_str())))
-    }
-
-    async fn observe_org(&self) -> Result<Option<OrgSeen>, TargetError> {
-        let Some(o) = self.find_org().await? else {
-            return Ok(None);
-        };
-        let ours = repr::org_is_ours(&o, &self.setup);
-        let mut seen = OrgSeen {
-            ours,
-            providers: Vec::new(),
-            members: BTreeSet::new(),
-        };
-        if ours {
-            let id = enc(o.id.as_deref().unwrap_or_default());
-            seen.providers = self
-                .get(
-                    "listing the organization's identity providers",
-                    &format!("/organizations/{id}/identity-providers"),
-                )
-                .await?;
-            let members: Vec<MemberRepresentation> = self
-                .paged(
-                    "listing the organization's members",
-                    &format!("/organizations/{id}/members"),
-                )
-                .await?;
-            seen.members = members.into_iter().filter_map(|m| m.username).collect();
-        }
-        Ok(Some(seen))
-    }
-
-    /// The tenant's Organization's id, made if it is not there; one that is not accord's is
-    /// left alone.
-    async fn org_id(&self) -> Result<&String, TargetError> {
-        self.org_id
-            .get_or_try_init(|| async {
-                let alias = self.org.as_deref().unwrap_or_default();
-                if let Some(o) = self.find_org().await? {
-                    if !repr::org_is_ours(&o, &self.setup) {
-                        return Err(TargetError::rejected(format!(
-                            "organization {alias} is in realm {} but not accord's (no {} mark \
-                             for {}): left alone",
-                            self.realm,
-                            repr::USER_OWNER_KEY,
-                            self.setup.mark()
-                        )));
-                    }
-                    return Ok(o.id.unwrap_or_default());
-                }
-                let a = self.admin().await?;
-                let admin = &a.api;
-                self.http.pacer.wait().await;
-                let r = admin
-                    .realm_organizations_post(&self.realm, repr::org_body(alias, &self.setup))
-                    .await;
-                self.count();
-                match r {
-                    Ok(resp) => resp.to_id().map(String::from).ok_or_else(|| {
-                        TargetError::rejected(
-                            "creating the organization: Keycloak's answer has no Location",
-                        )
-                    }),
-                    Err(e) => Err(write_error("creating the organization", e)),
-                }
-            })
-            .await
-    }
-
-    /// The Organization there, linked to exactly the providers of the tenant's login
-    /// methods (providers themselves are not accord's to make).
-    async fn sync_org(&self, want: &Object) -> Result<usize, TargetError> {
-        let a = self.admin().await?;
-        let admin = &a.api;
-        let id = self.org_id().await?.clone();
-        let wanted: Vec<&String> = want
-            .attrs
-            .get(attr::LOGIN_METHODS)
-            .into_iter()
-            .flatten()
-            .collect();
-        let in_realm = repr::login_methods(&self.providers().await?);
-        let linked: Vec<IdentityProviderRepresentation> = self
-            .get(
-                "listing the organization's identity providers",
-                &format!("/organizations/{}/identity-providers", enc(&id)),
-            )
-            .await?;
-        let linked_methods = repr::login_methods(&linked);
-        let realm = self.realm.as_str();
-        let mut writes = 0;
-        let mut missing = Vec::new();
-        for m in &wanted {
-            if linked_methods.contains(m) {
-                continue;
-            }
-            let alias = crate::engine::build::idp::LoginMethod::parse(m)
-                .and_then(|m| super::kind::idp_alias(&m))
-                .map(|(a, _)| a);
-            match alias {
-                Some(alias) if in_realm.contains(m) => {
-                    self.http.pacer.wait().await;
-                    let r = admin
-                        .realm_organizations_with_org_id_identity_providers_post(realm, &id, alias)
-                        .await;
-                    self.count();
-                    write_result(
-                        "linking an identity provider to the organization",
-                        r.map(drop),
-                        false,
-                    )?;
-                    writes += 1;
-                }
-                _ => missing.push(m.as_str()),
-            }
-        }
-        for p in &linked {
-            let methods = repr::login_methods(std::slice::from_ref(p));
-            let Some(alias) = p.alias.as_deref() else {
-                continue;
-            };
-            if methods.iter().all(|m| wanted.contains(&m)) {
-                continue;
-            }
-            self.http.pacer.wait().await;
-            let r = admin
-                .realm_organizations_with_org_id_identity_providers_with_alias_delete(
-                    realm, &id, alias,
-                )
-                .await;
-            self.count();
-            write_result(
-                "unlinking an identity provider from the organization",
-                r.map(drop),
-                true,
-            )?;
-            writes += 1;
-        }
-        if !missing.is_empty() {
-            return Err(TargetError::rejected(format!(
-                "the tenant's spec.policy.login.methods need identity providers that realm {} \
-                 does not have enabled: {} (an oidc:NAME or saml:NAME method is the provider \
-                 with alias NAME; suomifi a SAML provider with alias suomifi) — accord does not \
-                 create them: their endpoints, metadata and secrets are the federation's",
-                self.realm,
-                missing.join(", ")
-            )));
-        }
-        Ok(writes)
-    }
-
-    async fn providers(&self) -> Result<Vec<IdentityProviderRepresentation>, TargetError> {
+    ) -> Result<Vec<IdentityProviderRepresentation>, TargetError> {
         self.get("listing identity providers", "/identity-provider/instances")
             .await
     }
 
-    async fn roles_of(&self, uuid: &str) -> Result<Vec<RoleRepresentation>, TargetError> {
+    pub(super) async fn roles_of(
+        &self,
+        uuid: &str,
+    ) -> Result<Vec<RoleRepresentation>, TargetError> {
         self.get(
             "listing the client's roles",
             &format!("/clients/{}/roles", enc(uuid)),
@@ -791,204 +602,7 @@ impl KeycloakTarget {
         Err(TargetError::rejected(why.join("; ")))
     }
 
-    /// The tenant's client and its roles, as they are now (read once per apply).
-    async fn client_roles(&self) -> Result<&(String, Vec<RoleRepresentation>), TargetError> {
-        self.client_roles
-            .get_or_try_init(|| async {
-                let path = format!("/clients?clientId={}", enc(&self.client_id));
-                let found: Vec<ClientRepresentation> =
-                    self.get("looking up the client id", &path).await?;
-                let mine = found.iter().find(|c| {
-                    c.client_id.as_deref() == Some(&self.client_id)
-                        && attribute(c, repr::OWNER_KEY) == Some(&self.setup.mark())
-                });
-                let uuid = mine.and_then(|c| c.id.clone()).ok_or_else(|| {
-                    TargetError::rejected(format!(
-                        "the tenant's client {} is not in realm {} as accord's, so its roles \
-                         (the features) cannot be given",
-                        self.client_id, self.realm
-                    ))
-                })?;
-                let roles = self.roles_of(&uuid).await?;
-                Ok((uuid, roles))
-            })
-            .await
-    }
-
-    /// The client roles for `features`, as Keycloak knows them.
-    async fn roles_for(
-        &self,
-        features: &[String],
-        give: bool,
-    ) -> Result<(String, Vec<RoleRepresentation>), TargetError> {
-        let (uuid, roles) = self.client_roles().await?;
-        let mut out = Vec::new();
-        for f in features {
-            match roles.iter().find(|r| r.name.as_deref() == Some(f.as_str())) {
-                Some(r) => out.push(RoleRepresentation {
-                    id: r.id.clone(),
-                    name: r.name.clone(),
-                    ..Default::default()
-                }),
-                // A role that is gone is no one's any more.
-                None if !give => {}
-                None => {
-                    return Err(TargetError::rejected(format!(
-                        "the client has no role {f} (the feature)"
-                    )));
-                }
-            }
-        }
-        Ok((uuid.clone(), out))
-    }
-
-    async fn apply_user(&self, op: &Op, want: Option<&Object>) -> Result<usize, TargetError> {
-        let a = self.admin().await?;
-        let admin = &a.api;
-        let realm = self.realm.as_str();
-        let feature_list = |o: &Object| o.attrs.get(repr::FEATURES).cloned().unwrap_or_default();
-        match (op, want) {
-            (Op::Delete { locator, .. }, _) => {
-                // Deleting the user ends their sessions with it.
-                self.http.pacer.wait().await;
-                let r = admin
-                    .realm_users_with_user_id_delete(realm, locator.as_deref().unwrap_or_default())
-                    .await;
-                self.count();
-                write_result("deleting the user", r, true).map(|()| 1)
-            }
-            (Op::Create { .. }, Some(want)) => {
-                self.http.pacer.wait().await;
-                let r = admin
-                    .realm_users_post(realm, repr::user_body(want, &self.setup))
-                    .await;
-                self.count();
-                let id = match r {
-                    Ok(resp) => resp.to_id().map(String::from),
-                    Err(KeycloakError::HttpFailure { status: 409, .. }) => {
-                        return Err(TargetError::rejected(format!(
-                            "a user {} (or one with the e-mail address) is already in realm {} \
-                             and is not accord's: left alone",
-                            want.key.id, self.realm
-                        )));
-                    }
-                    Err(e) => return Err(write_error("creating the user", e)),
-                };
-                let id = id.ok_or_else(|| {
-                    TargetError::rejected("creating the user: Keycloak's answer has no Location")
-                })?;
-                let mut writes = 1 + self.map_roles(&id, &feature_list(want), true).await?;
-                if want.get(kattr::ORGANIZATION).is_some() {
-                    writes += self.add_member(&id).await?;
-                }
-                Ok(writes)
-            }
-            (
-                Op::Update {
-                    changes, locator, ..
-                },
-                Some(want),
-            ) => {
-                let id = locator.as_deref().unwrap_or_default();
-                let mut writes = 0;
-                if changes
-                    .iter()
-                    .any(|c| c.attr != repr::FEATURES && c.attr != kattr::ORGANIZATION)
-                {
-                    self.http.pacer.wait().await;
-                    let r = admin
-                        .realm_users_with_user_id_put(realm, id, repr::user_body(want, &self.setup))
-                        .await;
-                    self.count();
-                    write_result("updating the user", r.map(drop), false)?;
-                    writes += 1;
-                }
-                if let Some(c) = changes.iter().find(|c| c.attr == repr::FEATURES) {
-                    let add: Vec<String> = c
-                        .desired
-                        .iter()
-                        .filter(|f| !c.actual.contains(f))
-                        .cloned()
-                        .collect();
-                    let remove: Vec<String> = c
-                        .actual
-                        .iter()
-                        .filter(|f| !c.desired.contains(f))
-                        .cloned()
-                        .collect();
-                    writes += self.map_roles(id, &add, true).await?;
-                    writes += self.map_roles(id, &remove, false).await?;
-                }
-                if changes.iter().any(|c| c.attr == kattr::ORGANIZATION)
-                    && want.get(kattr::ORGANIZATION).is_some()
-                {
-                    writes += self.add_member(id).await?;
-                }
-                Ok(writes)
-            }
-            _ => Err(TargetError::rejected("no desired state for the user")),
-        }
-    }
-
-    /// Makes a user a member of the tenant's Organization.
-    async fn add_member(&self, user: &str) -> Result<usize, TargetError> {
-        let a = self.admin().await?;
-        let admin = &a.api;
-        let org = self.org_id().await?;
-        self.http.pacer.wait().await;
-        let r = admin
-            .realm_organizations_with_org_id_members_post(&self.realm, org, user.to_string())
-            .await;
-        self.count();
-        write_result("adding the user to the organization", r.map(drop), false)?;
-        Ok(1)
-    }
-
-    /// Gives (or takes) the client roles for `features` to a user.
-    async fn map_roles(
-        &self,
-        user: &str,
-        features: &[String],
-        give: bool,
-    ) -> Result<usize, TargetError> {
-        if features.is_empty() {
-            return Ok(0);
-        }
-        let a = self.admin().await?;
-        let admin = &a.api;
-        let (client, roles) = self.roles_for(features, give).await?;
-        if roles.is_empty() {
-            return Ok(0);
-        }
-        let realm = self.realm.as_str();
-        self.http.pacer.wait().await;
-        let r = if give {
-            admin
-                .realm_users_with_user_id_role_mappings_clients_with_client_id_post(
-                    realm, user, &client, roles,
-                )
-                .await
-        } else {
-            admin
-                .realm_users_with_user_id_role_mappings_clients_with_client_id_delete(
-                    realm, user, &client, roles,
-                )
-                .await
-        };
-        self.count();
-        write_result(
-            if give {
-                "giving client roles"
-            } else {
-                "taking client roles"
-            },
-            r.map(drop),
-            false,
-        )?;
-        Ok(1)
-    }
-
-    fn count(&self) {
+    pub(super) fn count(&self) {
         self.http
             .requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -1064,12 +678,12 @@ impl Connector for KeycloakTarget {
     }
 }
 
-fn attribute<'a>(c: &'a ClientRepresentation, key: &str) -> Option<&'a String> {
+pub(super) fn attribute<'a>(c: &'a ClientRepresentation, key: &str) -> Option<&'a String> {
     c.attributes.as_ref()?.get(key)
 }
 
 /// An error answer as a target error: credentials, the server, or the one request.
-fn status_error(what: &str, status: StatusCode, body: &[u8]) -> TargetError {
+pub(super) fn status_error(what: &str, status: StatusCode, body: &[u8]) -> TargetError {
     let text = short(&String::from_utf8_lossy(body));
     let m = format!("{what}: Keycloak answered {status}: {text}");
     match status {
@@ -1080,7 +694,7 @@ fn status_error(what: &str, status: StatusCode, body: &[u8]) -> TargetError {
 }
 
 /// A write's outcome. `gone_is_done`: a delete of what is already gone did its work.
-fn write_result<T>(
+pub(super) fn write_result<T>(
     what: &str,
     r: Result<T, KeycloakError>,
     gone_is_done: bool,
@@ -1092,7 +706,7 @@ fn write_result<T>(
     }
 }
 
-fn write_error(what: &str, e: KeycloakError) -> TargetError {
+pub(super) fn write_error(what: &str, e: KeycloakError) -> TargetError {
     match e {
         KeycloakError::ReqwestFailure(e) => {
             TargetError::unreachable(format!("{what}: cannot reach Keycloak: {}", chain(&e)))

@@ -6,12 +6,15 @@
 //! realm: its members are the tenant's users, and the providers of its login methods are
 //! linked to it.
 //!
-//! `kind` is what the engine plans with (pure), `repr` the client's JSON both ways, `client`
-//! the I/O.
+//! `kind` is what the engine plans with (pure), `repr` the representations both ways,
+//! `client` the I/O and the client itself, `users` the people's users, `org` the
+//! Organization of `mode: organization`.
 
 pub mod client;
 pub mod kind;
+pub mod org;
 pub mod repr;
+pub mod users;
 
 pub use kind::{KEYCLOAK, KeycloakKind};
 
