@@ -266,7 +266,10 @@ async fn elect(
         .with_identity(identity)
         .with_duration(15)
         .with_grace(5)
-        .with_field_manager(FIELD_MANAGER)
+        // One field manager per replica: the lease manager takes the Lease by server-side
+        // apply, and only distinct managers conflict. A shared one let two replicas both hold
+        // it (seen on a real API server: both wrote to LDAP).
+        .with_field_manager(format!("{FIELD_MANAGER}-lease-{identity}"))
         .build()
         .await
         .map_err(|e| OperatorError::Lease(e.to_string()))?;
